@@ -1,0 +1,277 @@
+"""The ``hybrid`` command line: ask, doctor, logs, demo, feedback (and the learning commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hybrid.errors import HybridError
+from hybrid.settings import Paths, Settings, load_settings
+from hybrid.trace import RequestRecord, TraceStore
+from hybrid.types import Completion, Request
+
+
+class Context:
+    """What every command needs: resolved paths and settings, loaded once."""
+
+    def __init__(self, no_log: bool) -> None:
+        self.paths = Paths.resolve()
+        self.no_log = no_log
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.paths)
+        return self._settings
+
+    def router(self, *, cache: bool = True):
+        from hybrid.runtime import open_router
+
+        return open_router(self.settings, self.paths, log=not self.no_log, cache=cache)
+
+    def trace(self) -> TraceStore:
+        from hybrid.runtime import open_trace
+
+        return open_trace(self.settings, self.paths)
+
+
+class HybridGroup(click.Group):
+    """Turns HybridError into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HybridError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=HybridGroup)
+@click.option("--no-log", is_flag=True, help="Do not write this command's requests to the trace store.")
+@click.pass_context
+def main(ctx: click.Context, no_log: bool) -> None:
+    """hybrid: route each LLM request to the cheapest model that can do it, and trace every step."""
+    ctx.obj = Context(no_log)
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--task", default="chat", show_default=True, help="Task type; routing rules are per task.")
+@click.option("--system", default=None, help="System prompt.")
+@click.option("--max-tokens", default=256, show_default=True, type=int)
+@click.option("--temperature", default=0.0, show_default=True, type=float)
+@click.option("--parent", default=None, help="Id of the request whose output this step consumes.")
+@click.option("--no-cache", is_flag=True, help="Skip the response cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the completion as JSON instead of streaming.")
+@click.pass_obj
+def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_cache, as_json) -> None:
+    """Answer PROMPT ('-' reads stdin) on the backend the router picks; print one line about the decision."""
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    router = obj.router(cache=not no_cache)
+    try:
+        request = Request.from_prompt(
+            prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent
+        )
+        on_text = None if as_json else (lambda t: click.echo(t, nl=False))
+        completion = router.complete(request, on_text=on_text)
+        is_local = router.backends[completion.backend].is_local
+    finally:
+        router.close()
+    if as_json:
+        click.echo(json.dumps(asdict(completion) | {"is_local": is_local}, indent=2))
+        return
+    d = completion.decision
+    where = "local" if is_local else "cloud"
+    click.echo()
+    click.echo(
+        f"→ {where} {completion.backend} ({completion.model}) · score {d.score:.2f} / threshold {d.threshold:.2f} · "
+        f"{d.explain()} · {completion.usage.input_tokens}+{completion.usage.output_tokens} tokens · "
+        f"{completion.latency_s:.2f}s · ${completion.cost:.6f} · id {completion.request_id}",
+        err=True,
+    )
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Skip checks that load models or contact servers.")
+@click.pass_obj
+def doctor(obj: Context, quick: bool) -> None:
+    """Check each configured backend: usable or not, and why."""
+    from hybrid.runtime import load_classifier
+    from models import build_backends
+
+    console = Console()
+    settings = obj.settings
+    console.print(f"config file : {escape(str(obj.paths.config_file))}"
+                  f"{'' if obj.paths.config_file.exists() else ' (not present; defaults in use)'}")
+    console.print(f"trace store : {escape(str(settings.trace.path or obj.paths.trace_db))}")
+    console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
+    classifier = load_classifier(settings, obj.paths)
+    console.print(f"classifier  : {escape(classifier.version)} (threshold {classifier.threshold:.2f}"
+                  f"{'' if settings.routing.threshold is None else f', config {settings.routing.threshold:.2f}'})")
+    table = Table(title="backends")
+    for col in ("name", "type", "model", "where", "role", "status", "detail"):
+        table.add_column(col)
+    roles = {n: f"local #{i + 1}" for i, n in enumerate(settings.routing.local)}
+    roles.setdefault(settings.routing.cloud, "cloud (default)")
+    ok_any = False
+    for name, backend in build_backends(settings).items():
+        health = backend.health(deep=not quick)
+        ok_any |= health.ok
+        table.add_row(
+            name, settings.backends[name].type, escape(backend.model), "local" if backend.is_local else "cloud",
+            roles.get(name, ""), "[green]ok[/]" if health.ok else "[red]unavailable[/]", escape(health.detail),
+        )
+    console.print(table)
+    if not ok_any:
+        raise HybridError("no backend is usable; fix one of the rows above")
+
+
+def _record_dict(r: RequestRecord, steps) -> dict:
+    return asdict(r) | {"steps": [asdict(s) for s in steps]}
+
+
+@main.command()
+@click.option("--last", "last", default=20, show_default=True, help="How many recent requests.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per request, with its steps.")
+@click.option("--id", "request_id", default=None, help="Show one request (id or unique prefix).")
+@click.option("--backend", default=None, help="Only requests answered by this backend.")
+@click.option("--status", type=click.Choice(["received", "routed", "streaming", "done", "failed"]), default=None)
+@click.pass_obj
+def logs(obj: Context, last, as_json, request_id, backend, status) -> None:
+    """Every step of recent requests, from the trace store."""
+    trace = obj.trace()
+    try:
+        if request_id:
+            record = trace.find_request(request_id)
+            if record is None:
+                raise HybridError(f"no request matches id {request_id!r}; `hybrid logs` lists recent ids")
+            records = [record]
+        else:
+            records = list(reversed(trace.recent(last, backend=backend, status=status)))
+        if as_json:
+            for r in records:
+                click.echo(json.dumps(_record_dict(r, trace.steps(r.id)), ensure_ascii=False))
+            return
+        if not records:
+            click.echo(f"no requests in {trace.path} yet; try `hybrid ask \"hello\"`")
+        for r in records:
+            _print_record(r, trace.steps(r.id))
+    finally:
+        trace.close()
+
+
+def _print_record(r: RequestRecord, steps) -> None:
+    when = datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    cost = f"${r.cost:.6f}" if r.cost is not None else "-"
+    score = f"{r.score:.2f}" if r.score is not None else "-"
+    click.echo(f"{r.id}  {when}  {r.status:<9} task={r.task} score={score} backend={r.backend or '-'} "
+               f"tokens={r.input_tokens or 0}+{r.output_tokens or 0} cost={cost}"
+               f"{' cached' if r.cached else ''}{' feedback=' + r.feedback if r.feedback else ''}")
+    click.echo(f"  prompt: {_clip(r.prompt)}")
+    for s in steps:
+        extra = []
+        if s.backend:
+            extra.append(s.backend)
+        if s.duration_s is not None:
+            extra.append(f"{s.duration_s * 1000:.0f}ms")
+        if s.input_tokens is not None:
+            extra.append(f"{s.input_tokens}+{s.output_tokens} tok")
+        if s.cost is not None:
+            extra.append(f"${s.cost:.6f}")
+        detail = s.error or _step_summary(s.kind, s.output)
+        click.echo(f"  {s.seq:>2}. {s.kind:<12} {' '.join(extra)}  {_clip(detail)}")
+
+
+def _step_summary(kind: str, output) -> str:
+    if not isinstance(output, dict):
+        return ""
+    if kind == "route":
+        return f"-> {output.get('target')}: " + "; ".join(output.get("reasons", []))
+    if kind == "classify":
+        return f"score {output.get('score', 0):.3f} ({output.get('classifier')})"
+    if kind in ("backend_call", "cache"):
+        return repr(output.get("text", ""))
+    if kind == "fallback":
+        return f"{output.get('from')} -> {output.get('to')}: {output.get('why')}"
+    if kind == "draft":
+        return f"draft score {output.get('score', 0):.3f}, escalate={output.get('escalate')}"
+    return json.dumps(output, ensure_ascii=False)
+
+
+def _clip(text: str, width: int = 110) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@main.command()
+@click.argument("request_id")
+@click.argument("label", type=click.Choice(["good", "bad"]))
+@click.option("--note", default=None, help="Why, in a few words.")
+@click.pass_obj
+def feedback(obj: Context, request_id: str, label: str, note: str | None) -> None:
+    """Label a logged answer good or bad; `hybrid train --from-trace` learns from these."""
+    trace = obj.trace()
+    try:
+        record = trace.find_request(request_id)
+        if record is None:
+            raise HybridError(f"no request matches id {request_id!r}; `hybrid logs` lists recent ids")
+        trace.add_feedback(record.id, label, source="user", note=note)
+    finally:
+        trace.close()
+    click.echo(f"{record.id}: marked {label}")
+
+
+@main.command()
+@click.option("--max-tokens", default=48, show_default=True, help="Tokens per answer (keep small on a laptop).")
+@click.pass_obj
+def demo(obj: Context, max_tokens: int) -> None:
+    """Route a small built-in workload and print a routing table."""
+    from hybrid.demo import run_demo
+
+    console = Console()
+    router = obj.router()
+    table = Table(title="hybrid demo: where each request went")
+    for col in ("#", "task", "prompt", "score", "backend", "why", "tokens", "latency", "cost"):
+        table.add_column(col, overflow="fold")
+    spent = frontier = 0.0
+    local = total = 0
+    reference = router.backends[obj.settings.routing.reference].price
+    try:
+        for i, outcome in enumerate(run_demo(router, max_tokens=max_tokens), start=1):
+            c = outcome.completion
+            total += 1
+            if c is None:
+                table.add_row(str(i), outcome.item.task, escape(_clip(outcome.item.prompt, 40)), "-", "[red]failed",
+                              escape(outcome.error or ""), "-", "-", "-")
+                continue
+            is_local = router.backends[c.backend].is_local
+            local += is_local
+            spent += c.cost
+            frontier += reference.cost(c.usage)
+            table.add_row(
+                str(i), outcome.item.task, escape(_clip(outcome.item.prompt, 40)), f"{c.decision.score:.2f}",
+                f"{'local' if is_local else 'cloud'}: {c.backend}", escape(c.decision.explain()),
+                f"{c.usage.input_tokens}+{c.usage.output_tokens}", f"{c.latency_s:.2f}s", f"${c.cost:.5f}",
+            )
+    finally:
+        router.close()
+    console.print(table)
+    saved = frontier - spent
+    console.print(
+        f"{total} requests, {local} answered locally ({local / max(total, 1):.0%}). Spent ${spent:.5f}; "
+        f"all-frontier ({obj.settings.routing.reference}) would have cost ${frontier:.5f}: saved ${saved:.5f}."
+    )
+    console.print("Every step is in the trace: `hybrid logs --last 5`.")
+
+
+if __name__ == "__main__":
+    main()

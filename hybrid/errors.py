@@ -1,0 +1,55 @@
+"""Every error hybrid raises on purpose, as one small tree::
+
+    HybridError                  anything hybrid raises on purpose
+    ├── ConfigError              a bad settings file, env var or option: names the key and the fix
+    ├── RequestError             a request the router cannot take (empty prompt, unknown task)
+    ├── BackendError             a backend failed; carries ``backend`` and ``retryable``
+    │   └── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
+    ├── ClassifierError          a classifier artifact is missing, corrupt or untrusted
+    └── TraceError               the trace store cannot be opened or read
+
+Vendor exceptions are wrapped with ``raise ... from e``. Messages say what
+went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class HybridError(Exception):
+    """Root of every error hybrid raises on purpose."""
+
+
+class ConfigError(HybridError):
+    """A setting is missing or invalid."""
+
+
+class RequestError(HybridError):
+    """The request itself is invalid."""
+
+
+class BackendError(HybridError):
+    """A backend call failed.
+
+    ``retryable`` is True for transient failures (rate limits, overload,
+    connection loss) where another attempt or another backend may succeed.
+    """
+
+    def __init__(self, backend: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{backend}: {message}")
+        self.backend = backend
+        self.retryable = retryable
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot serve requests at all right now."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        super().__init__(backend, message, retryable=True)
+
+
+class ClassifierError(HybridError):
+    """A classifier could not be loaded, trained or applied."""
+
+
+class TraceError(HybridError):
+    """The trace store failed."""

