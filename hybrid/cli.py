@@ -44,7 +44,39 @@ class Context:
 
 
 class HybridGroup(click.Group):
-    """Turns HybridError into one clear line on stderr and exit status 1."""
+    """Turns HybridError into one clear line on stderr and exit status 1.
+
+    Commands from other packages (the TUI's ``hybrid tui``) join through the
+    ``hybrid.commands`` entry-point group, looked up only when asked for.
+    """
+
+    plugin_group = "hybrid.commands"
+
+    def _plugins(self) -> dict:
+        from importlib.metadata import entry_points
+
+        return {ep.name: ep for ep in entry_points(group=self.plugin_group)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, name: str):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        ep = self._plugins().get(name)
+        if ep is None:
+            return None
+        try:
+            return ep.load()
+        except ImportError as e:
+            missing = e.name or str(e)
+
+            @click.command(name, help=f"Unavailable here: {missing} is not installed.")
+            def unavailable() -> None:
+                raise HybridError(f"`hybrid {name}` needs {missing}; install it with `pip install -e '.[tui]'`")
+
+            return unavailable
 
     def invoke(self, ctx: click.Context):
         try:

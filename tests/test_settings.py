@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from hybrid.errors import ConfigError
+from hybrid.settings import Paths, load_settings, set_config_value
+
+
+def test_defaults_need_no_file(isolated_home):
+    s = load_settings()
+    assert s.routing.local == ["smollm2"] and s.routing.cloud == "sonnet"
+    assert s.backends["haiku"].model == "claude-haiku-4-5"
+    assert (s.backends["opus"].price_input, s.backends["opus"].price_output) == (5.0, 25.0)
+    assert s.routing.tasks["reason"].route == "cloud" and s.routing.tasks["classify"].cloud == "haiku"
+
+
+def test_hybrid_home_moves_every_user_file(isolated_home):
+    p = Paths.resolve()
+    assert p.config_file == isolated_home / "config.toml"
+    for path in (p.trace_db, p.artifacts_dir, p.response_cache_dir):
+        assert isolated_home in path.parents
+
+
+def test_xdg_dirs_are_honoured_without_hybrid_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("HYBRID_HOME")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    p = Paths.resolve()
+    assert p.config_file == tmp_path / "cfg" / "hybrid" / "config.toml"
+    assert p.trace_db == tmp_path / "data" / "hybrid" / "trace.db"
+
+
+def test_file_adds_backends_and_env_beats_file(isolated_home, monkeypatch):
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "config.toml").write_text(
+        '[routing]\nthreshold = 0.3\nlocal = ["smollm2", "llama3"]\n'
+        '[backends.llama3]\ntype = "ollama"\nmodel = "llama3.2:3b"\n'
+        '[backends.smollm2]\nn_ctx = 1024\n'
+    )
+    monkeypatch.setenv("HYBRID_ROUTING__THRESHOLD", "0.7")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    s = load_settings()
+    assert s.routing.threshold == 0.7
+    assert s.routing.local == ["smollm2", "llama3"]
+    assert s.backends["llama3"].model == "llama3.2:3b"
+    assert s.backends["smollm2"].n_ctx == 1024 and s.backends["smollm2"].type == "llamacpp"
+    assert s.anthropic_api_key.get_secret_value() == "sk-test"
+    assert "sk-test" not in repr(s)
+    assert load_settings(routing={"threshold": 0.1}).routing.threshold == 0.1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[routing]\nthreshold = "high"\n', r"routing.threshold: .*valid number.*'high'"),
+        ("[routing]\nthreshold = 1.5\n", "routing.threshold: Input should be less than or equal to 1"),
+        ('[routing]\ncloud = "gpt5"\n', "routing.cloud names backend 'gpt5', which is not defined"),
+        ("[routing\n", "is not valid TOML"),
+        ("[backends.x]\nmodel = 'm'\n", "backends.x.type: Field required"),
+        ("colour = 'blue'\n", "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_config_names_the_key_and_the_file(isolated_home, text, message):
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "config.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings()
+    assert "config.toml" in str(info.value)
+
+
+def test_set_config_value_keeps_the_rest_of_the_file(isolated_home):
+    path = Paths.resolve().config_file
+    path.parent.mkdir(parents=True)
+    path.write_text('[backends.llama3]\ntype = "ollama"\nmodel = "llama3"\n')
+    set_config_value(path, "routing.threshold", 0.45)
+    data = tomllib.loads(path.read_text())
+    assert data["routing"]["threshold"] == 0.45 and data["backends"]["llama3"]["model"] == "llama3"
+    assert load_settings().routing.threshold == 0.45
