@@ -83,7 +83,7 @@ class Policy:
             reasons.append(f"answered locally by {target}")
             if self.routing.mode == "cascade" and rule.route == "auto":
                 mode = "cascade"
-                reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft scores >= {threshold:.2f}"
+                reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft looks inadequate"
                                if cloud_up else f"cascade off: {cloud} unavailable ({health[cloud].detail})")
                 if not cloud_up:
                     mode = "direct"

@@ -119,6 +119,11 @@ class Router:
     def threshold(self) -> float:
         return self.policy.threshold_for("chat", self.classifier.threshold)
 
+    @property
+    def draft_threshold(self) -> float:
+        configured = self.settings.routing.draft_threshold
+        return self.classifier.draft_threshold if configured is None else configured
+
     # -- the main entry point ---------------------------------------------
     def complete(self, request: Request, *, on_text: TextCallback | None = None) -> Completion:
         request_id = new_id()
@@ -238,13 +243,14 @@ class Router:
     ) -> CallResult | None:
         t0 = time.perf_counter()
         score = float(self.classifier.score_draft(request, Draft(draft.text, draft.finish_reason, draft.logprobs)))
-        escalate = score >= decision.threshold
+        threshold = self.draft_threshold
+        escalate = score >= threshold
         cloud = self.policy.cloud_for(request.task)
         self.trace.add_step(
             request_id,
             "draft",
             backend=draft.backend,
-            output={"draft": draft.text, "score": score, "threshold": decision.threshold, "escalate": escalate},
+            output={"draft": draft.text, "score": score, "threshold": threshold, "escalate": escalate},
             duration_s=time.perf_counter() - t0,
         )
         if not escalate:

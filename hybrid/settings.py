@@ -154,6 +154,8 @@ class RoutingSettings(BaseModel):
 
     threshold: float | None = Field(default=None, ge=0, le=1)
     """Escalate when the difficulty score is at or above this. Empty means the classifier's calibrated threshold."""
+    draft_threshold: float | None = Field(default=None, ge=0, le=1)
+    """cascade: escalate a local draft whose answer-aware score is at or above this. Empty means the classifier's."""
     mode: Literal["direct", "cascade"] = "direct"
     """direct: decide from the prompt alone. cascade: answer locally first, escalate if the draft looks inadequate."""
     local: list[str] = Field(default_factory=lambda: ["smollm2"])

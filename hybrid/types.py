@@ -185,6 +185,9 @@ class DifficultyClassifier(Protocol):
 
     version: str
     threshold: float
+    """Calibrated escalation threshold for ``score``."""
+    draft_threshold: float
+    """Calibrated escalation threshold for ``score_draft``."""
 
     def score(self, request: Request) -> float: ...
 

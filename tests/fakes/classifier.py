@@ -12,6 +12,7 @@ class FixedClassifier:
     prompt_score: float = 0.1
     draft_score: float = 0.1
     threshold: float = 0.5
+    draft_threshold: float = 0.5
     version: str = "fixed-test"
 
     def score(self, request: Request) -> float:

@@ -1,0 +1,128 @@
+"""The CLI as a user drives it, offline: real llama.cpp locally, no API key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hybrid.cli import main
+from hybrid.settings import Paths
+from hybrid.trace import TraceStore
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def trace() -> TraceStore:
+    return TraceStore(Paths.resolve().trace_db)
+
+
+@pytest.mark.slow
+def test_ask_answers_an_easy_prompt_locally_and_logs_it():
+    result = run("ask", "--max-tokens", "12", "--task", "classify", "Classify the sentiment: I loved it")
+    assert result.exit_code == 0, result.output
+    answer, _, line = result.output.rpartition("→ ")
+    assert answer.strip()
+    assert line.startswith("local smollm2 (SmolLM2-135M-Instruct-Q4_1)")
+    (row,) = trace().recent(5)
+    assert row.status == "done" and row.backend == "smollm2" and row.id in line
+    assert [s.kind for s in trace().steps(row.id)] == ["request", "classify", "route", "backend_call"]
+
+
+@pytest.mark.slow
+def test_offline_hard_prompt_uses_the_strongest_local_model_and_says_so():
+    result = run("ask", "--max-tokens", "8", "--task", "reason", "Prove that sqrt(2) is irrational")
+    assert result.exit_code == 0, result.output
+    assert "local smollm2" in result.output
+    assert "task 'reason' always escalates" in result.output
+    assert "opus unavailable (no API key" in result.output
+    assert "strongest local model smollm2 used instead" in result.output
+
+
+@pytest.mark.slow
+def test_second_identical_ask_is_a_cache_hit_and_no_log_writes_nothing():
+    run("ask", "--max-tokens", "6", "What is 2+2?")
+    again = run("ask", "--max-tokens", "6", "What is 2+2?")
+    assert "cache hit" in again.output
+    assert len(trace().recent(10)) == 2
+    run("--no-log", "ask", "--max-tokens", "6", "What is 3+3?")
+    assert len(trace().recent(10)) == 2
+
+
+@pytest.mark.slow
+def test_logs_show_every_step_as_text_and_json():
+    run("ask", "--max-tokens", "6", "Name a colour.")
+    text = run("logs", "--last", "5")
+    assert "classify" in text.output and "route" in text.output and "backend_call" in text.output
+    lines = run("logs", "--last", "5", "--json").output.strip().splitlines()
+    record = json.loads(lines[-1])
+    assert record["prompt"] == "Name a colour." and record["status"] == "done"
+    assert [s["kind"] for s in record["steps"]] == ["request", "classify", "route", "backend_call"]
+    assert record["steps"][-1]["output"]["text"] == record["output"]
+
+
+def test_empty_prompt_is_a_clear_error_and_still_traced():
+    result = CliRunner().invoke(main, ["ask", ""])
+    assert result.exit_code == 1
+    assert "error: the prompt is empty" in result.output
+    (row,) = trace().recent(5)
+    assert row.status == "failed" and "the prompt is empty" in row.error
+
+
+def test_unknown_task_lists_the_known_ones():
+    result = CliRunner().invoke(main, ["ask", "--task", "poetry", "hi"])
+    assert result.exit_code == 1
+    assert "unknown task type 'poetry'; use one of: chat, classify, code" in result.output
+
+
+def test_missing_gguf_and_no_key_fails_with_the_fix_and_is_traced(isolated_home):
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "config.toml").write_text('[backends.smollm2]\npath = "/nowhere/model.gguf"\n')
+    result = CliRunner().invoke(main, ["ask", "hi"])
+    assert result.exit_code == 1
+    assert "no model file at /nowhere/model.gguf; fix backends.smollm2.path" in result.output
+    assert "hybrid doctor" in result.output
+    assert trace().recent(1)[0].status == "failed"
+
+
+def test_a_malformed_config_names_the_key(isolated_home):
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "config.toml").write_text('[routing]\nthreshold = "high"\n')
+    result = CliRunner().invoke(main, ["ask", "hi"])
+    assert result.exit_code == 1
+    assert "routing.threshold" in result.output and "config.toml" in result.output
+
+
+def test_doctor_reports_each_backend_and_why(isolated_home):
+    result = CliRunner().invoke(main, ["doctor", "--quick"])
+    assert result.exit_code == 0, result.output
+    assert "smollm2" in result.output and "ok" in result.output
+    for name in ("haiku", "sonnet", "opus"):
+        assert name in result.output
+    assert "no API key" in result.output
+    assert str(isolated_home) in result.output
+
+
+def test_feedback_labels_a_logged_request():
+    store = trace()
+    from tests.test_trace import write_request
+
+    rid = write_request(store, "something", status="done")
+    result = run("feedback", rid[:14], "bad", "--note", "wrong answer")
+    assert result.exit_code == 0 and f"{rid}: marked bad" in result.output
+    assert trace().get_request(rid).feedback == "bad"
+    missing = CliRunner().invoke(main, ["feedback", "ffff", "good"])
+    assert missing.exit_code == 1 and "no request matches id 'ffff'" in missing.output
+
+
+@pytest.mark.slow
+def test_demo_routes_the_builtin_workload_and_prints_a_table():
+    result = run("demo", "--max-tokens", "8")
+    assert result.exit_code == 0, result.output
+    assert "hybrid demo" in result.output and "answered locally" in result.output
+    rows = trace().recent(50)
+    assert len(rows) == 11 and all(r.status == "done" for r in rows)
+    assert any(r.parent_id for r in rows) and any(r.cached for r in rows)
