@@ -305,5 +305,25 @@ def demo(obj: Context, max_tokens: int) -> None:
     console.print("Every step is in the trace: `hybrid logs --last 5`.")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.pass_obj
+def serve(obj: Context, host: str, port: int) -> None:
+    """Serve an OpenAI-compatible API (POST /v1/chat/completions) that routes every request."""
+    from hybrid.server import make_server
+
+    router = obj.router()
+    server = make_server(router, host, port)
+    click.echo(f"hybrid serving on http://{host}:{server.server_port}/v1 (model 'hybrid'); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        router.close()
+
+
 if __name__ == "__main__":
     main()

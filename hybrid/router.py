@@ -268,12 +268,12 @@ class Router:
     def _call_with_fallback(
         self, request_id: str, request: Request, candidates: list[str], on_text: TextCallback | None
     ) -> tuple[CallResult, bool]:
-        failures: list[str] = []
+        failures: list[BackendError] = []
         for i, name in enumerate(candidates):
             try:
                 return self._call(request_id, request, name, on_text), i > 0
             except BackendError as e:
-                failures.append(str(e))
+                failures.append(e)
                 if e.retryable:
                     self.health.mark_down(name, str(e))
                 nxt = candidates[i + 1] if i + 1 < len(candidates) else None
@@ -282,7 +282,10 @@ class Router:
                     "fallback",
                     output={"from": name, "to": nxt, "why": str(e), "retryable": e.retryable},
                 )
-        raise BackendError("router", "every candidate backend failed: " + " | ".join(failures))
+        raise BackendError(
+            "router", "every candidate backend failed: " + " | ".join(str(f) for f in failures),
+            retryable=any(f.retryable for f in failures),
+        )
 
     def _call(self, request_id: str, request: Request, name: str, on_text: TextCallback | None) -> CallResult:
         backend = self.backends[name]
