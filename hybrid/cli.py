@@ -325,5 +325,14 @@ def serve(obj: Context, host: str, port: int) -> None:
         router.close()
 
 
+def _add_learning_commands() -> None:
+    from hybrid.cli_learn import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_learning_commands()
+
 if __name__ == "__main__":
     main()

@@ -10,9 +10,14 @@ from hybrid.types import DifficultyClassifier
 
 
 def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
-    from classifiers.heuristic import HeuristicClassifier
+    """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
+    import classifiers
 
-    return HeuristicClassifier()
+    if settings.classifier.path is not None:
+        from classifiers.store import load_file
+
+        return classifiers.DifficultyModel(load_file(settings.classifier.path))
+    return classifiers.load_classifier(paths.artifacts_dir)
 
 
 def trace_path(settings: Settings, paths: Paths):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from classifiers.heuristic import HeuristicClassifier
 from hybrid.router import Router
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Price
 from tests.fakes.backend import FakeBackend
+from tests.fakes.classifier import FixedClassifier
 
 
 def fake_settings(home: Path, **overrides) -> Settings:
@@ -27,5 +27,5 @@ def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True,
                 price=Price(spec.price_input, spec.price_output),
             )
     trace = TraceStore(tmp_path / "trace.db")
-    router = Router(settings, backends, classifier or HeuristicClassifier(), trace)
+    router = Router(settings, backends, classifier or FixedClassifier(), trace)
     return router, backends, trace

@@ -1,0 +1,137 @@
+"""The learning commands: classify, train, eval, calibrate, label."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from hybrid.errors import HybridError
+
+
+def _bar(label: str):
+    """A click progress bar driven by (fraction, message) callbacks."""
+    bar = click.progressbar(length=1000, label=label, show_eta=False, file=sys.stderr)
+
+    def update(fraction: float, message: str) -> None:
+        bar.update(max(0, int(fraction * 1000) - bar.pos))
+
+    return bar, update
+
+
+def _stage_bar(label: str):
+    bar, update = _bar(label)
+
+    def stage(name: str, done: int, total: int) -> None:
+        update(done / total if total else 1.0, name)
+
+    return bar, stage
+
+
+@click.command()
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL lines {"id": str, "prompt": str, "answer"?: str}.')
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='Write {"id", "score"} lines here (default: stdout).')
+@click.pass_obj
+def classify(obj, input_path: Path, output_path: Path | None) -> None:
+    """Score prompts (or prompt+answer pairs) from a JSONL file with the current classifier."""
+    import classifiers
+    from hybrid.runtime import load_classifier
+
+    classifier = load_classifier(obj.settings, obj.paths)
+    result = classifiers.classify_file(classifier, input_path, output_path)
+    if output_path is None:
+        for item in result.results:
+            click.echo(json.dumps({"id": item.id, "score": item.score}))
+    for error in result.errors:
+        click.echo(f"{input_path}: {error}", err=True)
+    click.echo(f"scored {len(result.results)} line(s) with {classifier.version}"
+               f"{f', rejected {len(result.errors)}' if result.errors else ''}", err=True)
+    if result.errors:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='JSONL lines {"prompt", "answer"?, "label": 0|1} or {"prompt", "answer"?, "win": float}.')
+@click.option("--from-trace", is_flag=True, help="Also use the labels in the trace (feedback, judge).")
+@click.option("--base", type=click.Choice(["default", "none"]), default="default", show_default=True,
+              help="default: shipped training data plus yours; none: your labels only.")
+@click.option("--force", is_flag=True, help="Promote the new artifact even if it is not better on the holdout.")
+@click.pass_obj
+def train(obj, labels: Path | None, from_trace: bool, base: str, force: bool) -> None:
+    """Train a new classifier version; promote it only if it beats the current one on held-out labels."""
+    from hybrid.learning import train_from_trace
+
+    if labels is None and not from_trace:
+        raise HybridError("nothing to train on: pass --labels FILE, --from-trace, or both")
+    bar, update = _bar("training")
+    with bar:
+        outcome = train_from_trace(obj.settings, obj.paths, update, labels=labels, from_trace=from_trace,
+                                   base=base, force=force)
+    click.echo(f"{outcome.version}: {outcome.n_labels} labels. {outcome.reason}")
+    for key, value in sorted(outcome.metrics.items()):
+        click.echo(f"  {key:22} {value:.3f}")
+
+
+@click.command(name="eval")
+@click.option("--labels", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the cost/quality curve to this PNG.")
+@click.pass_obj
+def eval_(obj, labels: Path, plot: Path | None) -> None:
+    """AUC, APGR, CPT(50%), CPT(80%) of the current classifier on a label file, beside the baselines."""
+    import classifiers
+    from hybrid.runtime import load_classifier
+
+    classifier = load_classifier(obj.settings, obj.paths)
+    bar, stage = _stage_bar("evaluating")
+    with bar:
+        report = classifiers.evaluate(classifier, labels, progress=stage)
+    for error in report.errors:
+        click.echo(f"{labels}: {error} (skipped)", err=True)
+    click.echo(f"classifier {report.version}")
+    click.echo(report.table())
+    if plot is not None:
+        click.echo(f"curve written to {classifiers.plot_curve(report, plot)}")
+
+
+@click.command()
+@click.option("--escalate", "share", required=True, type=click.FloatRange(0, 1),
+              help="Target share of requests to escalate, e.g. 0.2.")
+@click.option("--last", default=1000, show_default=True, help="How many recent requests to calibrate on.")
+@click.pass_obj
+def calibrate(obj, share: float, last: int) -> None:
+    """Set routing.threshold so that SHARE of your recent traffic would escalate."""
+    from hybrid.learning import calibrate_from_trace
+
+    c = calibrate_from_trace(obj.settings, obj.paths, share, last=last)
+    click.echo(f"threshold {c.threshold:.4f}: {share:.0%} of your last {c.n_scores} scored requests would escalate; "
+               f"written to {c.written_to} (routing.threshold)")
+
+
+@click.command()
+@click.option("--judge", is_flag=True, required=True, help="Label with the frontier model as judge.")
+@click.option("--sample", default=20, show_default=True, help="How many unlabelled local answers to judge.")
+@click.option("--budget", type=float, required=True, help="Most US dollars to spend, e.g. 0.50.")
+@click.pass_obj
+def label(obj, judge: bool, sample: int, budget: float) -> None:
+    """Label locally answered requests: the frontier model answers and compares (needs the cloud and a budget)."""
+    from hybrid.learning import judge_label
+    from models import build_backends
+
+    bar, update = _bar("judging")
+    with bar:
+        outcome = judge_label(obj.settings, obj.paths, build_backends(obj.settings), sample=sample, budget=budget,
+                              progress=update)
+    bad = sum(1 for _, lab in outcome.labels if lab == "bad")
+    click.echo(f"labelled {outcome.labelled} request(s) ({bad} needed escalation), {outcome.skipped} unparseable "
+               f"verdict(s), spent ${outcome.spent:.4f}{' (stopped at the budget)' if outcome.stopped_by_budget else ''}")
+    if outcome.labelled:
+        click.echo("retrain with `hybrid train --from-trace`")
+
+
+COMMANDS = (classify, train, eval_, calibrate, label)

@@ -1,0 +1,294 @@
+"""The learning loop: labels from real use, retraining, calibration and judge labelling.
+
+Where labels come from (1 = the local answer was not good enough, the request needed escalation):
+- explicit feedback: ``hybrid feedback ID good|bad`` (or the TUI's g/b keys) on a locally answered
+  request labels that prompt and its local answer;
+- cascade outcomes: a cascade draft that the user or the judge labelled is a (prompt, draft) example
+  for the answer-aware model; an escalated cascade keeps both answers, so the judge compares them
+  without paying for a second answer. The cascade's own escalate/keep decision is not used as a
+  label: that would teach the classifier its own guesses;
+- judge labelling (``hybrid label --judge``): the frontier model answers a sample of locally answered
+  prompts and compares the two answers, RouteLLM-style. Only with the cloud reachable and a budget set;
+- imported label files (``hybrid train --labels FILE``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hybrid.errors import HybridError
+from hybrid.settings import Paths, Settings, set_config_value
+from hybrid.trace import RequestRecord, TraceStore
+from hybrid.types import Backend, Request, Usage
+
+FractionProgress = Callable[[float, str], None]
+SOURCE_PRIORITY = {"user": 0, "judge": 1, "import": 2}
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class LabelExample:
+    request_id: str
+    prompt: str
+    answer: str | None
+    label: int
+    source: str
+
+    def to_line(self) -> dict:
+        line = {"prompt": self.prompt, "label": self.label}
+        if self.answer is not None:
+            line["answer"] = self.answer
+        return line
+
+
+def local_answer(trace: TraceStore, record: RequestRecord) -> str | None:
+    """The answer a local model gave to this request: its output, or its cascade draft."""
+    for step in trace.steps(record.id):
+        if step.kind == "draft" and isinstance(step.output, dict):
+            return str(step.output.get("draft", ""))
+    if record.status == "done" and record.is_local:
+        return record.output
+    return None
+
+
+def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
+    """One example per labelled request that has a local answer; user labels win over judge labels."""
+    best: dict[str, tuple[int, str, str]] = {}
+    for request_id, label, source in trace.feedback_rows():
+        rank = SOURCE_PRIORITY.get(source, 9)
+        if request_id not in best or rank <= best[request_id][0]:
+            best[request_id] = (rank, label, source)
+    examples = []
+    for request_id, (_, label, source) in best.items():
+        record = trace.get_request(request_id)
+        if record is None:
+            continue
+        answer = local_answer(trace, record)
+        if answer is None:
+            continue  # a cloud answer's label says nothing about whether local would have done
+        examples.append(LabelExample(request_id, record.prompt, answer, 1 if label == "bad" else 0, source))
+    return examples
+
+
+@dataclass(frozen=True)
+class LearningOutcome:
+    version: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    n_labels: int = 0
+    labels_file: Path | None = None
+
+
+def _stage_progress(progress: FractionProgress) -> Callable[[str, int, int], None]:
+    stages = ["features", "holdout features", "fit", "write"]
+
+    def report(stage: str, done: int, total: int) -> None:
+        index = stages.index(stage) if stage in stages else 0
+        fraction = (index + (done / total if total else 1.0)) / len(stages)
+        progress(min(fraction, 1.0), f"{stage} {done}/{total}")
+
+    return report
+
+
+def train_from_trace(
+    settings: Settings,
+    paths: Paths,
+    progress: FractionProgress = _no_progress,
+    *,
+    labels: Path | None = None,
+    from_trace: bool = True,
+    base: str = "default",
+    force: bool = False,
+) -> LearningOutcome:
+    """Retrain on the trace's labels (and/or a label file); promote only if better unless ``force``."""
+    import classifiers
+    from hybrid.runtime import open_trace
+
+    lines: list[dict] = []
+    if from_trace:
+        trace = open_trace(settings, paths)
+        try:
+            lines += [e.to_line() for e in labels_from_trace(trace)]
+        finally:
+            trace.close()
+    if labels is not None:
+        lines += _read_label_lines(Path(labels))
+    if not lines:
+        raise HybridError(
+            "no labels to train on: mark answers with `hybrid feedback ID good|bad` (or g/b in the TUI), "
+            "run `hybrid label --judge --budget 0.50`, or pass --labels FILE"
+        )
+    combined = paths.data_dir / "labels" / f"train-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+    combined.parent.mkdir(parents=True, exist_ok=True)
+    combined.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    progress(0.0, f"training on {len(lines)} labels")
+    result = classifiers.train(combined, paths.artifacts_dir, base=base, force=force,
+                               progress=_stage_progress(progress))
+    metrics = {}
+    for c in result.comparisons:
+        metrics |= {f"{c.mode}_apgr_new": c.new.apgr, f"{c.mode}_apgr_current": c.current.apgr,
+                    f"{c.mode}_auc_new": c.new.auc, f"{c.mode}_cpt50_new": c.new.cpt50}
+    progress(1.0, "done")
+    return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined)
+
+
+def _read_label_lines(path: Path) -> list[dict]:
+    """The label file's lines, refused whole (naming each bad line) if any is malformed."""
+    from classifiers.data import read_labels
+
+    if not path.is_file():
+        raise HybridError(f"labels file {path} does not exist; pass a JSONL file of {{prompt, answer?, label|win}}")
+    _, errors = read_labels(path)
+    if errors:
+        shown = "; ".join(str(e) for e in errors[:5])
+        raise HybridError(f"{path}: {len(errors)} bad label line(s): {shown}; fix or remove them")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    n_scores: int
+    share: float
+    written_to: Path
+
+
+def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last: int = 1000) -> Calibration:
+    """Set ``routing.threshold`` so ``share`` of the recent requests' scores would escalate."""
+    from classifiers import calibrate_threshold
+    from hybrid.runtime import load_classifier, open_trace
+
+    classifier = load_classifier(settings, paths)
+    trace = open_trace(settings, paths)
+    try:
+        scores = [r.score for r in trace.recent(last) if r.score is not None and r.classifier == classifier.version]
+    finally:
+        trace.close()
+    if len(scores) < 10:
+        raise HybridError(
+            f"only {len(scores)} recent requests were scored by {classifier.version}; route at least 10 "
+            "(e.g. `hybrid demo`) before calibrating"
+        )
+    threshold = round(calibrate_threshold(scores, share), 4)
+    set_config_value(paths.config_file, "routing.threshold", threshold)
+    return Calibration(threshold, len(scores), share, paths.config_file)
+
+
+# -- judge labelling -----------------------------------------------------------
+
+JUDGE_SYSTEM = (
+    "You are an impartial judge. Compare two assistant answers to the same user request. Judge helpfulness, "
+    "correctness and completeness; ignore length and style. Reply with a one-sentence reason, then the verdict on "
+    "its own line: [[A]] if answer A is better, [[B]] if answer B is better, [[C]] for a tie."
+)
+_VERDICT = re.compile(r"\[\[([ABC])\]\]")
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    labelled: int
+    skipped: int
+    spent: float
+    stopped_by_budget: bool
+    labels: tuple[tuple[str, str], ...]
+
+
+def _ask(backend: Backend, request: Request) -> tuple[str, Usage]:
+    parts, usage = [], Usage()
+    for chunk in backend.stream(request):
+        parts.append(chunk.text)
+        usage = chunk.usage or usage
+    return "".join(parts), usage
+
+
+def _frontier_answer(trace: TraceStore, record: RequestRecord) -> str | None:
+    """An escalated cascade already holds the frontier's answer: no need to pay for another."""
+    if any(s.kind == "draft" for s in trace.steps(record.id)) and record.is_local is False:
+        return record.output
+    return None
+
+
+def judge_candidates(trace: TraceStore, limit: int) -> Iterator[RequestRecord]:
+    labelled = {request_id for request_id, _, _ in trace.feedback_rows()}
+    for record in trace.recent(max(limit * 10, 200), status="done"):
+        if record.id not in labelled and local_answer(trace, record) is not None:
+            yield record
+
+
+def judge_label(
+    settings: Settings,
+    paths: Paths,
+    backends: dict[str, Backend],
+    *,
+    sample: int,
+    budget: float,
+    progress: FractionProgress = _no_progress,
+) -> JudgeOutcome:
+    """Label up to ``sample`` locally answered requests with the frontier model, spending at most ``budget``."""
+    from hybrid.runtime import open_trace
+
+    if budget <= 0:
+        raise HybridError("judge labelling spends money: set a budget, e.g. --budget 0.50 (US dollars)")
+    judge_name = settings.routing.cloud
+    judge = backends[judge_name]
+    health = judge.health(deep=True)
+    if not health.ok:
+        raise HybridError(f"judge labelling needs the cloud, and {judge_name} is unavailable: {health.detail}")
+    trace = open_trace(settings, paths)
+    spent, labels, skipped, stopped = 0.0, [], 0, False
+    try:
+        candidates = list(judge_candidates(trace, sample))[:sample]
+        for i, record in enumerate(candidates):
+            if spent >= budget:
+                stopped = True
+                break
+            progress(i / max(len(candidates), 1), f"judging {record.id}")
+            local = local_answer(trace, record) or ""
+            reference = _frontier_answer(trace, record)
+            t0 = time.perf_counter()
+            usage_total = Usage()
+            if reference is None:
+                reference, usage = _ask(judge, Request(messages=tuple(_messages(record)), max_tokens=512))
+                usage_total = usage
+            swap = int(hashlib.sha256(record.id.encode()).hexdigest(), 16) % 2 == 1
+            a, b = (reference, local) if swap else (local, reference)
+            verdict_text, usage = _ask(judge, Request.from_prompt(
+                f"[User request]\n{record.prompt}\n\n[Answer A]\n{a}\n\n[Answer B]\n{b}",
+                system=JUDGE_SYSTEM, max_tokens=200))
+            usage_total = Usage(usage_total.input_tokens + usage.input_tokens,
+                                usage_total.output_tokens + usage.output_tokens)
+            cost = judge.price.cost(usage_total)
+            spent += cost
+            match = _VERDICT.findall(verdict_text)
+            trace.add_step(record.id, "judge", backend=judge_name, model=judge.model,
+                           input={"local": local, "reference": reference, "local_is": "B" if swap else "A"},
+                           output={"verdict": verdict_text}, input_tokens=usage_total.input_tokens,
+                           output_tokens=usage_total.output_tokens, cost=cost,
+                           duration_s=time.perf_counter() - t0)
+            if not match:
+                skipped += 1
+                continue
+            local_letter = "B" if swap else "A"
+            label = "bad" if match[-1] not in (local_letter, "C") else "good"
+            trace.add_feedback(record.id, label, source="judge", note=f"verdict [[{match[-1]}]], local was {local_letter}")
+            labels.append((record.id, label))
+    finally:
+        trace.close()
+    progress(1.0, "done")
+    return JudgeOutcome(len(labels), skipped, spent, stopped, tuple(labels))
+
+
+def _messages(record: RequestRecord):
+    from hybrid.types import Message
+
+    return [Message(m["role"], m["content"]) for m in record.messages]

@@ -1,0 +1,150 @@
+"""The learning loop as a user drives it: feedback -> labels -> train -> promote; calibrate; classify; eval."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+
+from hybrid.cli import main
+from hybrid.learning import calibrate_from_trace, labels_from_trace, train_from_trace
+from hybrid.runtime import load_classifier
+from hybrid.settings import Paths, load_settings
+from hybrid.trace import TraceStore
+from hybrid.types import Request
+from tests.fakes.classifier import FixedClassifier
+from tests.helpers import fake_router
+from tests.test_classifier_train import EASY, HARD, PROBE_EASY, PROBE_HARD, write_labels
+
+
+def cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def home_router(tmp_path, **kw):
+    """A fake-backend router writing to the isolated HYBRID_HOME's trace, as the CLI would read it."""
+    router, backends, _ = fake_router(tmp_path, **kw)
+    router.trace = TraceStore(Paths.resolve().trace_db)
+    return router, backends
+
+
+def test_feedback_on_local_answers_becomes_labels_and_cloud_answers_do_not(tmp_path):
+    router, backends = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    backends["smollm2"].enqueue("Paris", "I am not sure")
+    good = router.complete(Request.from_prompt("Capital of France?"))
+    bad = router.complete(Request.from_prompt("Prove Fermat's last theorem"))
+    router.set_threshold(0.05)
+    cloud = router.complete(Request.from_prompt("Design a compiler"))
+    assert cloud.backend == "sonnet"
+    for rid, lab in ((good.request_id, "good"), (bad.request_id, "bad"), (cloud.request_id, "bad")):
+        assert cli("feedback", rid, lab).exit_code == 0
+    router.trace.add_feedback(bad.request_id, "good", source="judge")  # the user's word wins
+    examples = {e.prompt: e for e in labels_from_trace(router.trace)}
+    assert set(examples) == {"Capital of France?", "Prove Fermat's last theorem"}
+    assert (examples["Capital of France?"].label, examples["Capital of France?"].answer) == (0, "Paris")
+    assert (examples["Prove Fermat's last theorem"].label, examples["Prove Fermat's last theorem"].source) == (1, "user")
+
+
+def test_cascade_drafts_are_the_labelled_answer(tmp_path):
+    router, backends = home_router(tmp_path, classifier=FixedClassifier(0.1, draft_score=0.9),
+                                   routing={"mode": "cascade"})
+    backends["smollm2"].enqueue("a weak draft")
+    c = router.complete(Request.from_prompt("hard one"))
+    assert c.backend == "sonnet"
+    router.trace.add_feedback(c.request_id, "bad", source="judge")
+    (example,) = labels_from_trace(router.trace)
+    assert (example.answer, example.label) == ("a weak draft", 1)
+
+
+def test_train_from_trace_labels_moves_the_router_scores(tmp_path):
+    router, backends = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    for prompt in HARD:
+        c = router.complete(Request.from_prompt(prompt))
+        router.trace.add_feedback(c.request_id, "bad")
+    for prompt in EASY:
+        c = router.complete(Request.from_prompt(prompt))
+        router.trace.add_feedback(c.request_id, "good")
+    settings, paths = load_settings(), Paths.resolve()
+    before = load_classifier(settings, paths)
+    seen = []
+    outcome = train_from_trace(settings, paths, lambda f, m: seen.append(f), base="none", force=True)
+    assert outcome.promoted and outcome.n_labels == 50
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    after = load_classifier(settings, paths)
+    assert after.version == outcome.version != before.version
+    gap = after.score(Request.from_prompt(PROBE_HARD)) - after.score(Request.from_prompt(PROBE_EASY))
+    assert gap > 0.2
+
+
+def test_train_cli_reports_promotion_and_metrics(tmp_path):
+    labels = write_labels(tmp_path / "labels.jsonl", 1)
+    result = cli("train", "--labels", str(labels), "--base", "none")
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output and "prompt_apgr_new" in result.output
+    missing = cli("train")
+    assert missing.exit_code == 1 and "pass --labels FILE, --from-trace, or both" in missing.output
+
+
+def test_train_cli_refuses_a_bad_label_file_naming_the_lines(tmp_path):
+    labels = write_labels(tmp_path / "labels.jsonl", 1)
+    labels.write_text(labels.read_text() + "{not json\n" + json.dumps({"prompt": "x", "label": 7}) + "\n")
+    result = cli("train", "--labels", str(labels), "--base", "none")
+    assert result.exit_code == 1
+    assert "2 bad label line(s)" in result.output and "line 51" in result.output and "line 52" in result.output
+
+
+def test_no_labels_at_all_says_how_to_get_some():
+    result = cli("train", "--from-trace")
+    assert result.exit_code == 1 and "hybrid feedback ID good|bad" in result.output
+
+
+def test_calibrate_sets_the_threshold_from_recent_traffic(tmp_path):
+    settings, paths = load_settings(), Paths.resolve()
+    router, _ = home_router(tmp_path, classifier=load_classifier(settings, paths))
+    prompts = HARD[:10] + EASY[:10]
+    scores = [router.complete(Request.from_prompt(p)).decision.score for p in prompts]
+    result = cli("calibrate", "--escalate", "0.2")
+    assert result.exit_code == 0, result.output
+    threshold = tomllib.loads(paths.config_file.read_text())["routing"]["threshold"]
+    assert f"threshold {threshold:.4f}" in result.output
+    assert sum(s >= threshold for s in scores) == 4
+    assert load_settings().routing.threshold == threshold
+
+
+def test_calibrate_needs_enough_traffic():
+    with pytest.raises(Exception, match="route at least 10"):
+        calibrate_from_trace(load_settings(), Paths.resolve(), 0.2)
+
+
+def test_classify_cli_scores_good_lines_and_names_bad_ones(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        json.dumps({"id": "a", "prompt": PROBE_EASY}) + "\n"
+        + "garbage\n"
+        + json.dumps({"id": "b", "prompt": PROBE_HARD, "answer": "def f(): pass"}) + "\n"
+        + json.dumps({"id": "c"}) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = cli("classify", "--input", str(src), "--output", str(out))
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "line 4" in result.output and "scored 2 line(s)" in result.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and all(0 <= r["score"] <= 1 for r in rows)
+
+
+def test_eval_cli_prints_metrics_beside_baselines_and_draws_the_curve(tmp_path):
+    labels = write_labels(tmp_path / "labels.jsonl", 1)
+    png = tmp_path / "curve.png"
+    result = cli("eval", "--labels", str(labels), "--plot", str(png))
+    assert result.exit_code == 0, result.output
+    assert "APGR" in result.output and "random" in result.output and "prompt_length" in result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_judge_labelling_refuses_without_a_budget_or_a_cloud():
+    no_budget = cli("label", "--judge", "--budget", "0")
+    assert no_budget.exit_code == 1 and "set a budget" in no_budget.output
+    offline = cli("label", "--judge", "--budget", "0.5")
+    assert offline.exit_code == 1 and "needs the cloud" in offline.output and "no API key" in offline.output
