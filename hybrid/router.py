@@ -318,7 +318,10 @@ class Router:
                 if chunk.text:
                     if first_token_s is None:
                         first_token_s = time.perf_counter() - t0
-                        self.trace.update_request(request_id, status="streaming", backend=name, model=backend.model)
+                        self.trace.update_request(
+                            request_id, status="streaming", backend=name, model=backend.model,
+                            is_local=backend.is_local,
+                        )
                     parts.append(chunk.text)
                     if on_text:
                         on_text(chunk.text)

@@ -1,0 +1,53 @@
+"""Training from the dashboard: the outcome type, and the seam the app calls.
+
+The app takes any ``Trainer``: a callable given a progress callback
+``(fraction 0..1, message)`` that returns a ``TrainOutcome``. ``hybrid tui``
+wires it to ``hybrid.learning.train_from_trace``; tests inject a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hybrid.settings import Paths, Settings
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    promoted: bool
+    reason: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        verdict = "promoted: the new classifier is now in use" if self.promoted else "not promoted: kept the current classifier"
+        metrics = " · ".join(f"{k} {v:.3g}" for k, v in sorted(self.metrics.items()))
+        return f"{verdict} — {self.reason}" + (f"\n{metrics}" if metrics else "")
+
+
+Trainer = Callable[[Progress], TrainOutcome]
+
+
+class TrainingUnavailable(Exception):
+    """Training cannot start here; the message says why and what to do."""
+
+
+def learning_trainer(settings: Settings, paths: Paths) -> Trainer:
+    """A Trainer over ``hybrid.learning.train_from_trace``, imported only when training starts."""
+
+    def train(progress: Progress) -> TrainOutcome:
+        try:
+            from hybrid.learning import train_from_trace
+        except ImportError as e:
+            raise TrainingUnavailable(
+                f"training is not available in this install ({e}); `hybrid train --from-trace` may work instead"
+            ) from e
+        result = train_from_trace(settings, paths, progress)
+        metrics = {str(k): float(v) for k, v in dict(getattr(result, "metrics", {}) or {}).items()}
+        return TrainOutcome(bool(result.promoted), str(result.reason), metrics)
+
+    return train
