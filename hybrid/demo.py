@@ -47,8 +47,10 @@ def run_demo(
     for item in DEMO_WORKLOAD:
         request = Request.from_prompt(item.prompt, task=item.task, max_tokens=max_tokens)
         yield _run(router, item, request, on_text)
-    outcome = _run(router, DEMO_WORKLOAD[0], Request.from_prompt(DEMO_WORKLOAD[0].prompt, task="classify",
-                                                                   max_tokens=max_tokens), on_text)
+    first_item = DEMO_WORKLOAD[0]
+    outcome = _run(router, first_item, Request.from_prompt(first_item.prompt, task=first_item.task,
+                                                           max_tokens=max_tokens), on_text)
+    yield outcome
     first = outcome.completion
     if first is not None:
         chained = DemoItem(f"Explain in one sentence why a reviewer would write: {first.text.strip()[:200]}")
