@@ -43,8 +43,8 @@ class BackendError(HybridError):
 class BackendUnavailable(BackendError):
     """The backend cannot serve requests at all right now."""
 
-    def __init__(self, backend: str, message: str) -> None:
-        super().__init__(backend, message, retryable=True)
+    def __init__(self, backend: str, message: str, *, retryable: bool = True) -> None:
+        super().__init__(backend, message, retryable=retryable)
 
 
 class ClassifierError(HybridError):

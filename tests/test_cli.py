@@ -97,7 +97,7 @@ def test_a_malformed_config_names_the_key(isolated_home):
 
 
 def test_doctor_reports_each_backend_and_why(isolated_home):
-    result = CliRunner().invoke(main, ["doctor", "--quick"])
+    result = CliRunner().invoke(main, ["doctor", "--quick"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "smollm2" in result.output and "ok" in result.output
     for name in ("haiku", "sonnet", "opus"):
