@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from hybrid.errors import HybridError
+from hybrid.errors import HybridError, RequestCancelled
 from hybrid.router import Router
 from hybrid.types import Completion, Request
 
@@ -41,25 +41,39 @@ class DemoOutcome:
 
 
 def run_demo(
-    router: Router, *, max_tokens: int = 48, on_text: Callable[[str], None] | None = None
+    router: Router,
+    *,
+    max_tokens: int = 48,
+    on_text: Callable[[str], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[DemoOutcome]:
-    """Route each demo item, repeat the first (a cache hit), then a chained step that consumes its answer."""
-    for item in DEMO_WORKLOAD:
-        request = Request.from_prompt(item.prompt, task=item.task, max_tokens=max_tokens)
-        yield _run(router, item, request, on_text)
+    """Route each demo item, repeat the first (a cache hit), then a chained step that consumes its answer.
+
+    ``stop`` is polled before each request and while one streams: when it turns true the request in
+    flight ends as cancelled (and is traced so) and no further request starts.
+    """
+
+    def run(item: DemoItem, request: Request) -> DemoOutcome:
+        def text(chunk: str) -> None:
+            if stop():
+                raise RequestCancelled("the demo was stopped")
+            if on_text:
+                on_text(chunk)
+
+        try:
+            return DemoOutcome(item, router.complete(request, on_text=text), None)
+        except HybridError as e:
+            return DemoOutcome(item, None, str(e))
+
     first_item = DEMO_WORKLOAD[0]
-    outcome = _run(router, first_item, Request.from_prompt(first_item.prompt, task=first_item.task,
-                                                           max_tokens=max_tokens), on_text)
-    yield outcome
-    first = outcome.completion
-    if first is not None:
+    plan = [*DEMO_WORKLOAD, first_item]
+    outcome = None
+    for item in plan:
+        if stop():
+            return
+        outcome = run(item, Request.from_prompt(item.prompt, task=item.task, max_tokens=max_tokens))
+        yield outcome
+    first = outcome.completion if outcome else None
+    if first is not None and not stop():
         chained = DemoItem(f"Explain in one sentence why a reviewer would write: {first.text.strip()[:200]}")
-        request = Request.from_prompt(chained.prompt, max_tokens=max_tokens, parent_id=first.request_id)
-        yield _run(router, chained, request, on_text)
-
-
-def _run(router: Router, item: DemoItem, request: Request, on_text) -> DemoOutcome:
-    try:
-        return DemoOutcome(item, router.complete(request, on_text=on_text), None)
-    except HybridError as e:
-        return DemoOutcome(item, None, str(e))
+        yield run(chained, Request.from_prompt(chained.prompt, max_tokens=max_tokens, parent_id=first.request_id))

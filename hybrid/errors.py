@@ -3,6 +3,7 @@
     HybridError                  anything hybrid raises on purpose
     ├── ConfigError              a bad settings file, env var or option: names the key and the fix
     ├── RequestError             a request the router cannot take (empty prompt, unknown task)
+    │   └── RequestCancelled     the caller stopped it part-way (the dashboard quit mid-demo)
     ├── BackendError             a backend failed; carries ``backend`` and ``retryable``
     │   └── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
     ├── ClassifierError          a classifier artifact is missing, corrupt or untrusted
@@ -25,6 +26,10 @@ class ConfigError(HybridError):
 
 class RequestError(HybridError):
     """The request itself is invalid."""
+
+
+class RequestCancelled(RequestError):
+    """The caller stopped the request before it finished."""
 
 
 class BackendError(HybridError):

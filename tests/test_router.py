@@ -217,3 +217,21 @@ def test_concurrent_requests_all_land_in_the_trace(tmp_path):
     rows = trace.recent(50)
     assert len(rows) == 12 and {r.status for r in rows} == {"done"}
     assert len({r.rev for r in rows}) == 12
+
+
+def test_a_stopped_demo_cancels_the_request_in_flight_and_starts_no_other(tmp_path):
+    from hybrid.demo import run_demo
+
+    router, backends, trace = fake_router(tmp_path)
+    backends["smollm2"].enqueue("one two three four")
+    stopping = []
+
+    def stop() -> bool:
+        return bool(stopping)
+
+    outcomes = run_demo(router, stop=stop, on_text=lambda t: stopping.append(t))
+    first = next(outcomes)
+    assert first.completion is None and "the demo was stopped" in first.error
+    assert list(outcomes) == []
+    (row,) = trace.recent(10)
+    assert row.status == "failed" and row.error == "the demo was stopped"

@@ -67,7 +67,7 @@ class HybridApp(App[None]):
         threshold: float,
         router: Any = None,
         trainer: Trainer | None = None,
-        workload: Callable[[], Iterable[Any]] | None = None,
+        workload: Callable[[Callable[[], bool]], Iterable[Any]] | None = None,
         now: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         poll_interval: float = 0.5,
@@ -97,6 +97,7 @@ class HybridApp(App[None]):
         self.demo_state: str | None = None
         self.demo_idle = threading.Event()
         self.demo_idle.set()
+        self._stopping = threading.Event()
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -106,6 +107,9 @@ class HybridApp(App[None]):
         yield TrainingPanel(id="training")
         yield Input(placeholder="search prompts (Enter applies, Esc clears)", id="search")
         yield Footer(compact=True)
+
+    def on_unmount(self) -> None:
+        self._stopping.set()  # the demo stops its request in flight and starts no other
 
     def on_mount(self) -> None:
         self.query_one(DecisionsTable).focus()
@@ -313,11 +317,11 @@ class HybridApp(App[None]):
 
     # -- the demo workload --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="demo")
-    def _run_demo(self, workload: Callable[[], Iterable[Any]]) -> None:
+    def _run_demo(self, workload: Callable[[Callable[[], bool]], Iterable[Any]]) -> None:
         worker = get_current_worker()
         done = failed = 0
         try:
-            for outcome in workload():
+            for outcome in workload(lambda: worker.is_cancelled or self._stopping.is_set()):
                 done += 1
                 failed += getattr(outcome, "error", None) is not None
                 self.post_message(DemoProgressed(done, failed))

@@ -46,7 +46,7 @@ def command(obj, demo: bool, max_tokens: int) -> None:
         threshold=threshold,
         router=router,
         trainer=learning_trainer(settings, paths),
-        workload=(lambda: run_demo(router, max_tokens=max_tokens)) if router is not None else None,
+        workload=(lambda stop: run_demo(router, max_tokens=max_tokens, stop=stop)) if router is not None else None,
         cloud_status=cloud,
     )
     try:
