@@ -313,6 +313,7 @@ class Router:
         usage = Usage()
         finish_reason = None
         logprobs: list[float] = []
+        error: HybridError | None = None
         try:
             for chunk in backend.stream(request):
                 if chunk.text:
@@ -330,21 +331,10 @@ class Router:
                     usage = chunk.usage
                 if chunk.finish_reason:
                     finish_reason = chunk.finish_reason
-        except BackendError as e:
-            self.trace.add_step(
-                request_id,
-                "backend_call",
-                backend=name,
-                model=backend.model,
-                input={"messages": request.message_dicts()},
-                output={"text": "".join(parts)} if parts else None,
-                duration_s=time.perf_counter() - t0,
-                error=str(e),
-            )
-            raise
+        except HybridError as e:  # a backend failure, or the caller cancelling from on_text
+            error = e
         text = "".join(parts)
         cost = backend.price.cost(usage)
-        self.health.mark_up(name)
         self.trace.add_step(
             request_id,
             "backend_call",
@@ -352,13 +342,16 @@ class Router:
             model=backend.model,
             input={"messages": request.message_dicts(), "max_tokens": request.max_tokens,
                    "temperature": request.temperature},
-            output={"text": text, "finish_reason": finish_reason,
-                    "time_to_first_token_s": first_token_s},
+            output={"text": text, "finish_reason": finish_reason, "time_to_first_token_s": first_token_s},
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost=cost,
             duration_s=time.perf_counter() - t0,
+            error=str(error) if error else None,
         )
+        if error is not None:
+            raise error
+        self.health.mark_up(name)
         if self.cache is not None:
             self.cache.put(name, backend.model, request, CachedAnswer(text, usage, finish_reason))
         return CallResult(name, backend.model, text, usage, cost, finish_reason, tuple(logprobs), False)

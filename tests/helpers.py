@@ -29,3 +29,19 @@ def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True,
     trace = TraceStore(tmp_path / "trace.db")
     router = Router(settings, backends, classifier or FixedClassifier(), trace)
     return router, backends, trace
+
+
+def stream_all(backend, request):
+    """Drain a backend's stream: (text, final chunk), checking that usage comes only at the end."""
+    chunks = list(backend.stream(request))
+    assert chunks[-1].text == "" and all(c.usage is None for c in chunks[:-1])
+    return "".join(c.text for c in chunks), chunks[-1]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

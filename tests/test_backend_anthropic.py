@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 from pydantic import SecretStr
@@ -15,6 +14,7 @@ from hybrid.trace import TraceStore
 from hybrid.types import Message, Request
 from models import build_backend
 from models.anthropic import AnthropicBackend
+from tests.helpers import closed_port, stream_all
 from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
@@ -33,21 +33,9 @@ def backend_for(api: FakeAnthropicAPI, *, key: str | None = DEFAULT_KEY, max_ret
     )
 
 
-def run(backend: AnthropicBackend, request: Request) -> tuple[str, object]:
-    chunks = list(backend.stream(request))
-    assert chunks[-1].text == "" and all(c.usage is None for c in chunks[:-1])
-    return "".join(c.text for c in chunks), chunks[-1]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_streams_text_with_real_usage_and_stop(api):
     api.enqueue_text("Paris is the capital of France.", input_tokens=17)
-    text, final = run(backend_for(api), Request.from_prompt("What is the capital of France?"))
+    text, final = stream_all(backend_for(api), Request.from_prompt("What is the capital of France?"))
     assert text == "Paris is the capital of France."
     assert (final.usage.input_tokens, final.usage.output_tokens, final.finish_reason) == (17, 6, "stop")
     body = api.messages_requests()[0].body
@@ -59,7 +47,7 @@ def test_system_messages_go_to_system_and_the_rest_to_messages(api):
         Message("system", "Answer in French."), Message("user", "Hi"),
         Message("assistant", "Bonjour"), Message("user", "Capital of Italy?"),
     ))
-    run(backend_for(api), request)
+    stream_all(backend_for(api), request)
     body = api.messages_requests()[0].body
     assert body["system"] == "Answer in French."
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
@@ -67,13 +55,13 @@ def test_system_messages_go_to_system_and_the_rest_to_messages(api):
 
 
 def test_no_system_prompt_sends_no_system_field(api):
-    run(backend_for(api), Request.from_prompt("Hi"))
+    stream_all(backend_for(api), Request.from_prompt("Hi"))
     assert "system" not in api.messages_requests()[0].body
 
 
 def test_max_tokens_is_sent_and_a_cut_answer_reports_length(api):
     api.enqueue_text("one two three four five six seven eight")
-    text, final = run(backend_for(api), Request.from_prompt("Count", max_tokens=3))
+    text, final = stream_all(backend_for(api), Request.from_prompt("Count", max_tokens=3))
     assert api.messages_requests()[0].body["max_tokens"] == 3
     assert text == "one two three" and final.finish_reason == "length" and final.usage.output_tokens == 3
 
@@ -81,7 +69,7 @@ def test_max_tokens_is_sent_and_a_cut_answer_reports_length(api):
 def test_a_429_then_success_is_retried_by_the_sdk(api):
     api.enqueue_error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
     api.enqueue_text("Recovered.")
-    text, _ = run(backend_for(api), Request.from_prompt("Hi"))
+    text, _ = stream_all(backend_for(api), Request.from_prompt("Hi"))
     assert text == "Recovered."
     retries = [r.headers["x-stainless-retry-count"] for r in api.messages_requests()]
     assert retries == ["0", "1"]
@@ -180,7 +168,7 @@ def test_build_backend_through_entry_points_with_loaded_settings(api):
     assert isinstance(backend, AnthropicBackend) and backend.is_local is False
     assert backend.price.input_per_mtok == 3.0 and DEFAULT_KEY not in repr(backend)
     api.enqueue_text("Built.")
-    text, _ = run(backend, Request.from_prompt("Hi"))
+    text, _ = stream_all(backend, Request.from_prompt("Hi"))
     assert text == "Built." and api.requests[0].headers["authorization"] == f"Bearer {DEFAULT_KEY}"
 
 
@@ -189,7 +177,7 @@ def test_the_key_comes_from_the_environment(api, monkeypatch):
     settings = load_settings(backends={"sonnet": {"base_url": api.url}})
     backend = build_backend("sonnet", settings.backends["sonnet"], settings)
     assert backend.health().ok
-    assert run(backend, Request.from_prompt("Hi"))[0]
+    assert stream_all(backend, Request.from_prompt("Hi"))[0]
 
 
 def make_router(tmp_path, api, *, max_retries: int = 2):

@@ -14,6 +14,7 @@ from hybrid.trace import TraceStore
 from hybrid.types import Message, Request
 from models import build_backend
 from models.ollama import OllamaBackend
+from tests.helpers import closed_port, stream_all
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
 from tests.fakes.ollama_api import FakeOllamaAPI
@@ -29,21 +30,9 @@ def backend_for(server: FakeOllamaAPI, model: str = "llama3.2", **kwargs) -> Oll
     return OllamaBackend("llama", model=model, host=server.url, timeout_s=5, **kwargs)
 
 
-def run(backend: OllamaBackend, request: Request):
-    chunks = list(backend.stream(request))
-    assert chunks[-1].text == "" and all(c.usage is None for c in chunks[:-1])
-    return "".join(c.text for c in chunks), chunks[-1]
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_streams_text_with_usage_from_the_final_chunk(server):
     server.enqueue_text("Paris is the capital of France.")
-    text, final = run(backend_for(server), Request.from_prompt("What is the capital of France?"))
+    text, final = stream_all(backend_for(server), Request.from_prompt("What is the capital of France?"))
     assert text == "Paris is the capital of France."
     assert (final.usage.input_tokens, final.usage.output_tokens, final.finish_reason) == (6, 6, "stop")
     body = server.chat_requests()[0].body
@@ -55,7 +44,7 @@ def test_the_whole_conversation_with_system_goes_to_ollama_in_order(server):
         Message("system", "Answer in French."), Message("user", "Hi"),
         Message("assistant", "Bonjour"), Message("user", "Capital of Italy?"),
     ))
-    run(backend_for(server), request)
+    stream_all(backend_for(server), request)
     sent = server.chat_requests()[0].body["messages"]
     assert [(m["role"], m["content"]) for m in sent] == [
         ("system", "Answer in French."), ("user", "Hi"), ("assistant", "Bonjour"), ("user", "Capital of Italy?"),
@@ -64,7 +53,7 @@ def test_the_whole_conversation_with_system_goes_to_ollama_in_order(server):
 
 def test_max_tokens_becomes_num_predict_and_a_cut_answer_reports_length(server):
     server.enqueue_text("one two three four five six")
-    text, final = run(backend_for(server), Request.from_prompt("Count", max_tokens=2, temperature=0.7))
+    text, final = stream_all(backend_for(server), Request.from_prompt("Count", max_tokens=2, temperature=0.7))
     assert server.chat_requests()[0].body["options"] == {"temperature": 0.7, "num_predict": 2}
     assert text == "one two" and final.finish_reason == "length" and final.usage.output_tokens == 2
 
@@ -143,7 +132,7 @@ def test_build_backend_through_entry_points_uses_ollama_host_from_settings(serve
     backend = build_backend("llama", settings.backends["llama"], settings)
     assert isinstance(backend, OllamaBackend) and backend.is_local and backend.host == server.url
     server.enqueue_text("Built.")
-    assert run(backend, Request.from_prompt("Hi"))[0] == "Built."
+    assert stream_all(backend, Request.from_prompt("Hi"))[0] == "Built."
 
 
 def test_the_backend_host_beats_ollama_host(server):

@@ -24,20 +24,14 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, Recorded
 
 DEFAULT_KEY = "sk-ant-fake-0123456789abcdef"
 DEFAULT_TEXT = "Hello from the fake Anthropic API."
 _ids = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -84,7 +78,7 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
-class FakeAnthropicAPI:
+class FakeAnthropicAPI(LoopbackServer):
     """Use as a context manager: ``with FakeAnthropicAPI() as api: ... api.url ...``."""
 
     api_key: str = DEFAULT_KEY
@@ -94,7 +88,7 @@ class FakeAnthropicAPI:
     def __post_init__(self) -> None:
         self._queue: deque[TextAnswer | ErrorAnswer | StreamError] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
 
     # -- scripting --------------------------------------------------------
     def enqueue_text(self, text: str, *, stop_reason: str = "end_turn", input_tokens: int | None = None) -> None:
@@ -119,30 +113,10 @@ class FakeAnthropicAPI:
     def messages_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith("/v1/messages")]
 
-    # -- lifecycle --------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake first (use it as a context manager)"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeAnthropicAPI:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        serve.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # -- what the handler calls ---------------------------------------------
-    def _record(self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
-        with self._lock:
-            self.requests.append(Recorded(method, path, headers, body))
-
     def _authorized(self, headers: dict[str, str]) -> bool:
         bearer = headers.get("authorization", "").removeprefix("Bearer ")
         return self.api_key in (headers.get("x-api-key"), bearer)

@@ -20,19 +20,13 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, Recorded
 
 DEFAULT_TEXT = "Hello from the fake Ollama server."
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,7 @@ def tag_entry(name: str) -> dict[str, Any]:
 
 
 @dataclass
-class FakeOllamaAPI:
+class FakeOllamaAPI(LoopbackServer):
     """Use as a context manager: ``with FakeOllamaAPI(models=["llama3.2"]) as server: ... server.url ...``."""
 
     models: list[str] = field(default_factory=lambda: ["llama3.2:latest"])
@@ -74,7 +68,7 @@ class FakeOllamaAPI:
     def __post_init__(self) -> None:
         self._queue: deque[TextAnswer | ErrorAnswer] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
 
     def enqueue_text(self, text: str) -> None:
         self._queue.append(TextAnswer(text))
@@ -85,27 +79,8 @@ class FakeOllamaAPI:
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/api/chat"]
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake first (use it as a context manager)"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeOllamaAPI:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        serve.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def _record(self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
-        with self._lock:
-            self.requests.append(Recorded(method, path, headers, body))
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def _next(self) -> TextAnswer | ErrorAnswer:
         with self._lock:
