@@ -72,9 +72,13 @@ def train(obj, labels: Path | None, from_trace: bool, base: str, force: bool) ->
     with bar:
         outcome = train_from_trace(obj.settings, obj.paths, update, labels=labels, from_trace=from_trace,
                                    base=base, force=force)
-    click.echo(f"{outcome.version}: {outcome.n_labels} labels. {outcome.reason}")
-    for key, value in sorted(outcome.metrics.items()):
-        click.echo(f"  {key:22} {value:.3f}")
+    click.echo(f"{outcome.version}: trained on {outcome.n_labels} labels. {outcome.reason}")
+    click.echo(f"  held-out  {'':8} {'AUC':>6} {'APGR':>6} {'CPT50':>6}")
+    for mode in ("prompt", "draft"):
+        for which in ("new", "current"):
+            values = [outcome.metrics.get(f"{mode} {name} {which}") for name in ("auc", "apgr", "cpt50")]
+            if None not in values:
+                click.echo(f"  {mode:9} {which:8} " + " ".join(f"{v:6.3f}" for v in values))
 
 
 @click.command(name="eval")

@@ -134,10 +134,12 @@ def train_from_trace(
     progress(0.0, f"training on {len(lines)} labels")
     result = classifiers.train(combined, paths.artifacts_dir, base=base, force=force,
                                progress=_stage_progress(progress))
-    metrics = {}
-    for c in result.comparisons:
-        metrics |= {f"{c.mode}_apgr_new": c.new.apgr, f"{c.mode}_apgr_current": c.current.apgr,
-                    f"{c.mode}_auc_new": c.new.auc, f"{c.mode}_cpt50_new": c.new.cpt50}
+    metrics = {
+        f"{c.mode} {name} {which}": getattr(m, name)
+        for c in result.comparisons
+        for which, m in (("new", c.new), ("current", c.current))
+        for name in ("auc", "apgr", "cpt50")
+    }
     progress(1.0, "done")
     return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 
 import pytest
@@ -82,7 +83,9 @@ def test_train_cli_reports_promotion_and_metrics(tmp_path):
     labels = write_labels(tmp_path / "labels.jsonl", 1)
     result = cli("train", "--labels", str(labels), "--base", "none")
     assert result.exit_code == 0, result.output
-    assert "promoted" in result.output and "prompt_apgr_new" in result.output
+    assert "promoted" in result.output
+    assert re.search(r"prompt +new +\d\.\d{3} +\d\.\d{3} +\d\.\d{3}", result.output)
+    assert re.search(r"prompt +current +\d\.\d{3}", result.output)
     missing = cli("train")
     assert missing.exit_code == 1 and "pass --labels FILE, --from-trace, or both" in missing.output
 
