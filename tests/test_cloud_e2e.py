@@ -92,3 +92,19 @@ def test_doctor_reaches_the_cloud(cloud):
     result = CliRunner().invoke(main, ["doctor"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert result.output.count("ok") >= 4
+
+
+@pytest.mark.slow
+def test_key_set_but_no_network_still_answers_locally_and_says_why(monkeypatch):
+    from tests.helpers import closed_port
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("HYBRID_BACKENDS__OPUS__BASE_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HYBRID_BACKENDS__OPUS__MAX_RETRIES", "0")
+    result = CliRunner().invoke(main, ["ask", "--task", "reason", "--max-tokens", "8", "Prove it"])
+    assert result.exit_code == 0, result.output
+    assert "→ local smollm2" in result.output and "fell back from opus to smollm2" in result.output
+    (row,) = trace().recent(1)
+    fallback = [s for s in trace().steps(row.id) if s.kind == "fallback"][0]
+    assert fallback.output["from"] == "opus" and fallback.output["retryable"] is True
+    assert "connect" in fallback.output["why"].lower()
