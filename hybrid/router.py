@@ -109,7 +109,11 @@ class Router:
         self.health = HealthBook(self.backends)
         self._threshold_override: float | None = None
 
-    # -- configuration that may change while running (the TUI's threshold key) --
+    # -- configuration that may change while running (the TUI's keys) --
+    def use_classifier(self, classifier: DifficultyClassifier) -> None:
+        """Route the next requests with ``classifier`` (after a retrained one is promoted)."""
+        self.classifier = classifier
+
     def set_threshold(self, threshold: float) -> None:
         if not 0 <= threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")

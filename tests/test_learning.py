@@ -151,3 +151,17 @@ def test_judge_labelling_refuses_without_a_budget_or_a_cloud():
     assert no_budget.exit_code == 1 and "set a budget" in no_budget.output
     offline = cli("label", "--judge", "--budget", "0.5")
     assert offline.exit_code == 1 and "needs the cloud" in offline.output and "no API key" in offline.output
+
+
+def test_dashboard_trainer_switches_the_router_after_a_promotion(tmp_path):
+    from tui.training import learning_trainer
+
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    for prompts, label in ((HARD, "bad"), (EASY, "good")):
+        for prompt in prompts:
+            router.trace.add_feedback(router.complete(Request.from_prompt(prompt)).request_id, label)
+    settings, paths = load_settings(), Paths.resolve()
+    switched = []
+    outcome = learning_trainer(settings, paths, on_promoted=lambda: switched.append(True))(lambda f, m: None)
+    assert outcome.promoted and switched == [True]
+    assert "promoted" in outcome.describe()

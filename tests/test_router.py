@@ -235,3 +235,11 @@ def test_a_stopped_demo_cancels_the_request_in_flight_and_starts_no_other(tmp_pa
     assert list(outcomes) == []
     (row,) = trace.recent(10)
     assert row.status == "failed" and row.error == "the demo was stopped"
+
+
+def test_a_promoted_classifier_takes_over_the_next_request(tmp_path):
+    router, _, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1))
+    assert router.complete(Request.from_prompt("q")).backend == "smollm2"
+    router.use_classifier(FixedClassifier(0.9, version="retrained"))
+    c = router.complete(Request.from_prompt("q2"))
+    assert c.backend == "sonnet" and trace.get_request(c.request_id).classifier == "retrained"

@@ -45,7 +45,10 @@ def command(obj, demo: bool, max_tokens: int) -> None:
         config_file=paths.config_file,
         threshold=threshold,
         router=router,
-        trainer=learning_trainer(settings, paths),
+        trainer=learning_trainer(
+            settings, paths,
+            on_promoted=(lambda: router.use_classifier(load_classifier(settings, paths))) if router else None,
+        ),
         workload=(lambda stop: run_demo(router, max_tokens=max_tokens, stop=stop)) if router is not None else None,
         cloud_status=cloud,
     )

@@ -36,8 +36,13 @@ class TrainingUnavailable(Exception):
     """Training cannot start here; the message says why and what to do."""
 
 
-def learning_trainer(settings: Settings, paths: Paths) -> Trainer:
-    """A Trainer over ``hybrid.learning.train_from_trace``, imported only when training starts."""
+def learning_trainer(
+    settings: Settings, paths: Paths, on_promoted: Callable[[], None] | None = None
+) -> Trainer:
+    """A Trainer over ``hybrid.learning.train_from_trace``, imported only when training starts.
+
+    ``on_promoted`` runs after a promotion (the dashboard's router switches to the new classifier).
+    """
 
     def train(progress: Progress) -> TrainOutcome:
         try:
@@ -47,6 +52,8 @@ def learning_trainer(settings: Settings, paths: Paths) -> Trainer:
                 f"training is not available in this install ({e}); `hybrid train --from-trace` may work instead"
             ) from e
         result = train_from_trace(settings, paths, progress)
+        if result.promoted and on_promoted is not None:
+            on_promoted()
         metrics = {str(k): float(v) for k, v in dict(getattr(result, "metrics", {}) or {}).items()}
         return TrainOutcome(bool(result.promoted), str(result.reason), metrics)
 
