@@ -108,3 +108,24 @@ def test_key_set_but_no_network_still_answers_locally_and_says_why(monkeypatch):
     fallback = [s for s in trace().steps(row.id) if s.kind == "fallback"][0]
     assert fallback.output["from"] == "opus" and fallback.output["retryable"] is True
     assert "connect" in fallback.output["why"].lower()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("draft_threshold, escalated", [(0.0, True), (1.0, False)])
+def test_cascade_with_real_local_draft_and_real_classifier(cloud, monkeypatch, draft_threshold, escalated):
+    monkeypatch.setenv("HYBRID_ROUTING__MODE", "cascade")
+    monkeypatch.setenv("HYBRID_ROUTING__THRESHOLD", "1.0")  # the prompt alone never escalates
+    monkeypatch.setenv("HYBRID_ROUTING__DRAFT_THRESHOLD", str(draft_threshold))
+    cloud.enqueue_text("The capital of France is Paris.")
+    result = CliRunner().invoke(main, ["ask", "--max-tokens", "12", "What is the capital of France?"])
+    assert result.exit_code == 0, result.output
+    (row,) = trace().recent(1)
+    (draft,) = [s for s in trace().steps(row.id) if s.kind == "draft"]
+    assert draft.backend == "smollm2" and draft.output["draft"].strip()
+    assert 0.0 <= draft.output["score"] <= 1.0 and draft.output["escalate"] is escalated
+    if escalated:
+        assert row.backend == "sonnet" and row.output == "The capital of France is Paris."
+        assert "cascade: draft from smollm2 escalated to sonnet" in result.output
+    else:
+        assert row.backend == "smollm2" and "cascade: draft from smollm2 kept" in result.output
+        assert cloud.messages_requests() == []
