@@ -23,8 +23,8 @@ from .calibrate import DEFAULT_ESCALATION_SHARE, calibrate_threshold
 from .card import examples_sha256, make_card
 from .crossval import FOLDS, cross_val_scores
 from .data import SPLIT_SEED, SPLIT_SHARES, alpacaeval_split, load_alpacaeval
-from .embedding import StaticEmbedder
 from .difficulty import DifficultyModel
+from .embedding import StaticEmbedder
 from .evaluation import mode_report
 from .latency import decision_latency, one_core, summary
 from .store import DEFAULT_FEATURES, DEFAULT_NAME, Artifact, write_artifact

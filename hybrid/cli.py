@@ -15,7 +15,7 @@ from rich.table import Table
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import RequestRecord, TraceStore
-from hybrid.types import Completion, Request
+from hybrid.types import Request
 
 
 class Context:

@@ -14,10 +14,10 @@ from hybrid.trace import TraceStore
 from hybrid.types import Message, Request
 from models import build_backend
 from models.anthropic import AnthropicBackend
-from tests.helpers import closed_port, stream_all
 from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
+from tests.helpers import closed_port, stream_all
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from hybrid.trace import TraceStore
 from hybrid.types import Message, Request
 from models import build_backend
 from models.ollama import OllamaBackend
-from tests.helpers import closed_port, stream_all
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
 from tests.fakes.ollama_api import FakeOllamaAPI
+from tests.helpers import closed_port, stream_all
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from hybrid.errors import BackendError, BackendUnavailable, RequestError
 from hybrid.cache import ResponseCache
+from hybrid.errors import BackendError, BackendUnavailable, RequestError
 from hybrid.types import Message, Request
 from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router

@@ -162,7 +162,7 @@ async def test_enter_opens_the_trace_tree_with_steps_and_reasons(tmp_path):
     parent = trace.recent(1)[0]
     router.complete(Request.from_prompt("follow-up step", parent_id=parent.id))
     async with app.run_test(size=SIZE) as pilot:
-        table = await ready(pilot)
+        await ready(pilot)
         await pilot.press("down", "enter")
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.request_id == parent.id

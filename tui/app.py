@@ -26,7 +26,13 @@ from hybrid.settings import set_config_value
 from hybrid.trace import RequestRecord, TraceStore
 from tui.feed import FeedFilter, TraceFollower
 from tui.messages import (
-    DemoProgressed, FeedbackRecorded, FeedFailed, RequestsChanged, RowsLoaded, ThresholdSaved, TrainingFinished,
+    DemoProgressed,
+    FeedbackRecorded,
+    FeedFailed,
+    RequestsChanged,
+    RowsLoaded,
+    ThresholdSaved,
+    TrainingFinished,
     TrainingProgressed,
 )
 from tui.rows import clock
