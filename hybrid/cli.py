@@ -137,14 +137,14 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
 @click.pass_obj
 def doctor(obj: Context, quick: bool) -> None:
     """Check each configured backend: usable or not, and why."""
-    from hybrid.runtime import load_classifier
+    from hybrid.runtime import load_classifier, trace_path
     from models import build_backends
 
     console = Console()
     settings = obj.settings
     console.print(f"config file : {escape(str(obj.paths.config_file))}"
                   f"{'' if obj.paths.config_file.exists() else ' (not present; defaults in use)'}")
-    console.print(f"trace store : {escape(str(settings.trace.path or obj.paths.trace_db))}")
+    console.print(f"trace store : {escape(str(trace_path(settings, obj.paths)))}")
     console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
     classifier = load_classifier(settings, obj.paths)
     console.print(f"classifier  : {escape(classifier.version)} (threshold {classifier.threshold:.2f}"

@@ -15,6 +15,7 @@ Where labels come from (1 = the local answer was not good enough, the request ne
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, set_config_value
 from hybrid.trace import RequestRecord, TraceStore
-from hybrid.types import Backend, Request, Usage
+from hybrid.types import Backend, Message, Request, Usage
 
 FractionProgress = Callable[[float, str], None]
 SOURCE_PRIORITY = {"user": 0, "judge": 1, "import": 2}
@@ -50,14 +51,23 @@ class LabelExample:
         return line
 
 
-def local_answer(trace: TraceStore, record: RequestRecord) -> str | None:
-    """The answer a local model gave to this request: its output, or its cascade draft."""
+@dataclass(frozen=True)
+class Answers:
+    """What a request's trace holds: the local model's answer, and the frontier's when an escalated cascade
+    already paid for one (so the judge need not ask again)."""
+
+    local: str | None
+    frontier: str | None = None
+
+
+def answers(trace: TraceStore, record: RequestRecord) -> Answers:
+    """The local answer is the request's output, or its cascade draft; read from the steps once."""
     for step in trace.steps(record.id):
         if step.kind == "draft" and isinstance(step.output, dict):
-            return str(step.output.get("draft", ""))
+            return Answers(str(step.output.get("draft", "")), record.output if record.is_local is False else None)
     if record.status == "done" and record.is_local:
-        return record.output
-    return None
+        return Answers(record.output)
+    return Answers(None)
 
 
 def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
@@ -72,7 +82,7 @@ def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
         record = trace.get_request(request_id)
         if record is None:
             continue
-        answer = local_answer(trace, record)
+        answer = answers(trace, record).local
         if answer is None:
             continue  # a cloud answer's label says nothing about whether local would have done
         examples.append(LabelExample(request_id, record.prompt, answer, 1 if label == "bad" else 0, source))
@@ -213,18 +223,14 @@ def _ask(backend: Backend, request: Request) -> tuple[str, Usage]:
     return "".join(parts), usage
 
 
-def _frontier_answer(trace: TraceStore, record: RequestRecord) -> str | None:
-    """An escalated cascade already holds the frontier's answer: no need to pay for another."""
-    if any(s.kind == "draft" for s in trace.steps(record.id)) and record.is_local is False:
-        return record.output
-    return None
-
-
-def judge_candidates(trace: TraceStore, limit: int) -> Iterator[RequestRecord]:
+def judge_candidates(trace: TraceStore, limit: int) -> Iterator[tuple[RequestRecord, Answers]]:
+    """Unlabelled, locally answered requests, newest first, with their answers."""
     labelled = {request_id for request_id, _, _ in trace.feedback_rows()}
     for record in trace.recent(max(limit * 10, 200), status="done"):
-        if record.id not in labelled and local_answer(trace, record) is not None:
-            yield record
+        if record.id not in labelled:
+            found = answers(trace, record)
+            if found.local is not None:
+                yield record, found
 
 
 def judge_label(
@@ -249,18 +255,18 @@ def judge_label(
     trace = open_trace(settings, paths)
     spent, labels, skipped, stopped = 0.0, [], 0, False
     try:
-        candidates = list(judge_candidates(trace, sample))[:sample]
-        for i, record in enumerate(candidates):
+        candidates = list(itertools.islice(judge_candidates(trace, sample), sample))
+        for i, (record, found) in enumerate(candidates):
             if spent >= budget:
                 stopped = True
                 break
             progress(i / max(len(candidates), 1), f"judging {record.id}")
-            local = local_answer(trace, record) or ""
-            reference = _frontier_answer(trace, record)
+            local, reference = found.local or "", found.frontier
             t0 = time.perf_counter()
             usage_total = Usage()
             if reference is None:
-                reference, usage = _ask(judge, Request(messages=tuple(_messages(record)), max_tokens=512))
+                messages = tuple(Message(m["role"], m["content"]) for m in record.messages)
+                reference, usage = _ask(judge, Request(messages=messages, max_tokens=512))
                 usage_total = usage
             swap = int(hashlib.sha256(record.id.encode()).hexdigest(), 16) % 2 == 1
             a, b = (reference, local) if swap else (local, reference)
@@ -289,8 +295,3 @@ def judge_label(
     progress(1.0, "done")
     return JudgeOutcome(len(labels), skipped, spent, stopped, tuple(labels))
 
-
-def _messages(record: RequestRecord):
-    from hybrid.types import Message
-
-    return [Message(m["role"], m["content"]) for m in record.messages]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hybrid.cache import ResponseCache
 from hybrid.router import NullTrace, Router
 from hybrid.settings import Paths, Settings
@@ -20,7 +22,7 @@ def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     return classifiers.load_classifier(paths.artifacts_dir)
 
 
-def trace_path(settings: Settings, paths: Paths):
+def trace_path(settings: Settings, paths: Paths) -> Path:
     return settings.trace.path or paths.trace_db
 
 
