@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid.types import Draft, Request
+from hybrid.types import Draft, DraftAssessment, Request
 
 from .cascade import DraftRules, DraftSignals
 from .embedding import StaticEmbedder
@@ -76,6 +76,9 @@ class DifficultyModel:
 
     def score_draft(self, request: Request, draft: Draft) -> float:
         return self.rules.apply(self.score_answer(request.prompt, draft.text), DraftSignals.of(draft))
+
+    def assess_drafts(self, request: Request, drafts: tuple[Draft, ...]) -> DraftAssessment:
+        return DraftAssessment(self.score_draft(request, drafts[0]))
 
 
 def load_classifier(data_dir: Path | None = None, **kwargs) -> DifficultyModel:

@@ -173,6 +173,37 @@ class Draft:
     logprobs: tuple[float, ...] = ()
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One answer check's verdict on a draft: ``fired`` means the draft looks wrong, ``reason`` says why in words."""
+
+    name: str
+    fired: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DraftAssessment:
+    """The cascade's verdict on one or more local drafts of the same request.
+
+    ``score`` in [0, 1] (escalate when at or above the draft threshold); ``keep``
+    is the index of the draft to answer with if it is kept (the one the
+    majority agrees with); ``checks`` are the verdicts on that draft;
+    ``agreement`` in [0, 1] across drafts (None with a single draft);
+    ``reasons`` are short words for the trace and the dashboard.
+    """
+
+    score: float
+    keep: int = 0
+    checks: tuple[CheckResult, ...] = ()
+    agreement: float | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def fired(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.fired)
+
+
 @runtime_checkable
 class DifficultyClassifier(Protocol):
     """Scores how likely a request needs the frontier model: 0 easy, 1 hard.
@@ -192,3 +223,7 @@ class DifficultyClassifier(Protocol):
     def score(self, request: Request) -> float: ...
 
     def score_draft(self, request: Request, draft: Draft) -> float: ...
+
+    def assess_drafts(self, request: Request, drafts: tuple[Draft, ...]) -> DraftAssessment:
+        """Cascade verdict on one or more drafts of ``request`` (checks, agreement, learned score)."""
+        ...

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hybrid.types import Draft, Request
+from hybrid.types import Draft, DraftAssessment, Request
 
 
 @dataclass
@@ -20,3 +20,6 @@ class FixedClassifier:
 
     def score_draft(self, request: Request, draft: Draft) -> float:
         return self.draft_score
+
+    def assess_drafts(self, request: Request, drafts: tuple[Draft, ...]) -> DraftAssessment:
+        return DraftAssessment(self.draft_score, reasons=(f"fixed draft score {self.draft_score:.2f}",))
