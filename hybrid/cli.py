@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 
@@ -13,9 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from hybrid.errors import HybridError
+from hybrid.events import Done, DraftDiscarded, DraftHeld, DraftKept, Event, Failed, FellBack, TextDelta
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import RequestRecord, TraceStore
-from hybrid.types import Request
+from hybrid.types import Completion, Request
 
 
 class Context:
@@ -113,23 +115,53 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
         request = Request.from_prompt(
             prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent
         )
-        on_text = None if as_json else (lambda t: click.echo(t, nl=False))
-        completion = router.complete(request, on_text=on_text)
+        if as_json:
+            completion = router.complete(request)
+            click.echo(json.dumps(asdict(completion) | {"is_local": router.backends[completion.backend].is_local},
+                                  indent=2))
+            return
+        completion = _stream_answer(router.run(request))
         is_local = router.backends[completion.backend].is_local
     finally:
         router.close()
-    if as_json:
-        click.echo(json.dumps(asdict(completion) | {"is_local": is_local}, indent=2))
-        return
     d = completion.decision
     where = "local" if is_local else "cloud"
-    click.echo()
     click.echo(
         f"→ {where} {completion.backend} ({completion.model}) · score {d.score:.2f} / threshold {d.threshold:.2f} · "
         f"{d.explain()} · {completion.usage.input_tokens}+{completion.usage.output_tokens} tokens · "
         f"{completion.latency_s:.2f}s · ${completion.cost:.6f} · id {completion.request_id}",
         err=True,
     )
+
+
+def _note(text: str) -> None:
+    click.secho(f"· {text}", err=True, dim=True)
+
+
+def _stream_answer(events: Iterator[Event]) -> Completion:
+    """Answer text to stdout as it becomes final; what happens on the way, in short notes on stderr."""
+    for event in events:
+        if isinstance(event, TextDelta):
+            click.echo(event.text, nl=False)
+        elif isinstance(event, DraftHeld):
+            drafts = f"{event.count} drafts" if event.count > 1 else "a draft"
+            _note(f"{event.backend} is writing {drafts}; it is checked before it is shown")
+        elif isinstance(event, DraftKept):
+            _note(f"draft kept (score {event.assessment.score:.2f})")
+        elif isinstance(event, DraftDiscarded):
+            why = "; ".join(c.reason or c.name for c in event.assessment.fired) or f"score {event.assessment.score:.2f}"
+            _note(f"draft rejected ({why}); {event.escalate_to} answers instead")
+        elif isinstance(event, FellBack):
+            _note(f"{event.from_backend} failed ({event.why}); {event.to_backend} answers instead")
+        elif isinstance(event, Done):
+            click.echo()
+            return event.completion
+        elif isinstance(event, Failed):
+            if event.text_sent:
+                click.echo()
+                raise HybridError(f"the answer above stopped part-way and is incomplete: {event.error}")
+            raise event.error
+    raise HybridError("the router's event stream ended without an answer or an error")
 
 
 @main.command()
@@ -176,7 +208,8 @@ def _record_dict(r: RequestRecord, steps) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per request, with its steps.")
 @click.option("--id", "request_id", default=None, help="Show one request (id or unique prefix).")
 @click.option("--backend", default=None, help="Only requests answered by this backend.")
-@click.option("--status", type=click.Choice(["received", "routed", "streaming", "done", "failed"]), default=None)
+@click.option("--status", type=click.Choice(["received", "routed", "streaming", "done", "failed", "cancelled"]),
+              default=None)
 @click.pass_obj
 def logs(obj: Context, last, as_json, request_id, backend, status) -> None:
     """Every step of recent requests, from the trace store."""
@@ -235,7 +268,12 @@ def _step_summary(kind: str, output) -> str:
     if kind == "fallback":
         return f"{output.get('from')} -> {output.get('to')}: {output.get('why')}"
     if kind == "draft":
-        return f"draft score {output.get('score', 0):.3f}, escalate={output.get('escalate')}"
+        fired = [c.get("reason") or c.get("name") for c in output.get("checks", []) if c.get("fired")]
+        drafts = len(output.get("drafts", [])) or 1
+        agreement = output.get("agreement")
+        return (f"{drafts} draft(s), score {output.get('score', 0):.3f}, escalate={output.get('escalate')}"
+                + (f", agreement {agreement:.2f}" if agreement is not None else "")
+                + (f"; {'; '.join(fired)}" if fired else ""))
     return json.dumps(output, ensure_ascii=False)
 
 
@@ -306,22 +344,24 @@ def demo(obj: Context, max_tokens: int) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--host", default=None, help="Address to bind (default: server.host, 127.0.0.1). Non-loopback needs server.token.")
+@click.option("--port", default=None, type=int, help="Port (default: server.port, 8787).")
 @click.pass_obj
-def serve(obj: Context, host: str, port: int) -> None:
-    """Serve an OpenAI-compatible API (POST /v1/chat/completions) that routes every request."""
-    from hybrid.server import make_server
+def serve(obj: Context, host: str | None, port: int | None) -> None:
+    """Serve OpenAI- and Anthropic-compatible APIs (/v1/chat/completions, /v1/messages) that route every request."""
+    from hybrid.server import serve as run_server
+    from hybrid.server.auth import check_exposure
 
+    given = {"host": host, "port": port}
+    settings = obj.settings.server.model_copy(update={k: v for k, v in given.items() if v is not None})
+    check_exposure(settings.host, settings.token)
     router = obj.router()
-    server = make_server(router, host, port)
-    click.echo(f"hybrid serving on http://{host}:{server.server_port}/v1 (model 'hybrid'); Ctrl-C stops")
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(f"hybrid serving on {base} (OpenAI base_url {base}/v1, Anthropic base_url {base}; model 'hybrid')"
+               + ("; token required" if settings.token else "") + "; Ctrl-C stops")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        run_server(router, settings, local=obj.settings.routing.local)
     finally:
-        server.server_close()
         router.close()
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from hybrid.errors import HybridError, RequestCancelled
+from hybrid.events import Done, Event, Failed
 from hybrid.router import Router
 from hybrid.types import Completion, Request
 
@@ -44,36 +45,36 @@ def run_demo(
     router: Router,
     *,
     max_tokens: int = 48,
-    on_text: Callable[[str], None] | None = None,
-    stop: Callable[[], bool] = lambda: False,
+    cancel: threading.Event | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> Iterator[DemoOutcome]:
     """Route each demo item, repeat the first (a cache hit), then a chained step that consumes its answer.
 
-    ``stop`` is polled before each request and while one streams: when it turns true the request in
-    flight ends as cancelled (and is traced so) and no further request starts.
+    ``on_event`` sees every router event as it happens. Setting ``cancel`` stops the request in flight
+    (it ends as cancelled in the trace) and starts no further one.
     """
+    cancel = cancel or threading.Event()
 
     def run(item: DemoItem, request: Request) -> DemoOutcome:
-        def text(chunk: str) -> None:
-            if stop():
-                raise RequestCancelled("the demo was stopped")
-            if on_text:
-                on_text(chunk)
-
-        try:
-            return DemoOutcome(item, router.complete(request, on_text=text), None)
-        except HybridError as e:
-            return DemoOutcome(item, None, str(e))
+        completion, error = None, None
+        for event in router.run(request, cancel=cancel):
+            if on_event:
+                on_event(event)
+            if isinstance(event, Done):
+                completion = event.completion
+            elif isinstance(event, Failed):
+                error = str(event.error)
+        return DemoOutcome(item, completion, error)
 
     first_item = DEMO_WORKLOAD[0]
     plan = [*DEMO_WORKLOAD, first_item]
     outcome = None
     for item in plan:
-        if stop():
+        if cancel.is_set():
             return
         outcome = run(item, Request.from_prompt(item.prompt, task=item.task, max_tokens=max_tokens))
         yield outcome
     first = outcome.completion if outcome else None
-    if first is not None and not stop():
+    if first is not None and not cancel.is_set():
         chained = DemoItem(f"Explain in one sentence why a reviewer would write: {first.text.strip()[:200]}")
         yield run(chained, Request.from_prompt(chained.prompt, max_tokens=max_tokens, parent_id=first.request_id))

@@ -1,8 +1,14 @@
-"""The router: classify -> decide -> call -> fall back, timing and tracing every step.
+"""The router: classify -> decide -> call -> check -> fall back, timing and tracing every step.
 
-Every request that reaches ``Router.complete`` ends as rows in the trace
-store, answered or failed. Backends only produce text and usage; the router
-owns timing, cost, the cache, health and fallback.
+``Router.run(request, cancel=...)`` yields the typed events of ``hybrid.events``
+(the order is drawn there); every surface renders them. ``Router.complete``
+drains the same stream. Backends only produce chunks; the router owns timing,
+cost, the cache, health, the cascade's held drafts and fallback.
+
+Every request that reaches the router ends as a row in the trace store:
+``done``, ``failed`` or ``cancelled`` (the caller set ``cancel``, closed the
+iterator, or pressed Ctrl-C). A cancelled or abandoned request closes the
+backend's stream, so the model stops writing and the cloud stops billing.
 """
 
 from __future__ import annotations
@@ -10,18 +16,41 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
-from hybrid.errors import BackendError, HybridError, RequestError
+from hybrid.errors import BackendError, ClassifierError, HybridError, RequestCancelled, RequestError
+from hybrid.events import (
+    Decided,
+    Done,
+    DraftDiscarded,
+    DraftHeld,
+    DraftKept,
+    Event,
+    Failed,
+    FellBack,
+    TextDelta,
+)
 from hybrid.policy import Policy
 from hybrid.settings import Settings
 from hybrid.trace import TraceStore, new_id
-from hybrid.types import ROLES, Backend, Completion, Decision, DifficultyClassifier, Draft, Health, Request, Usage
+from hybrid.types import (
+    ROLES,
+    Backend,
+    Completion,
+    Decision,
+    DifficultyClassifier,
+    Draft,
+    DraftAssessment,
+    Health,
+    Request,
+    Usage,
+)
 
-TextCallback = Callable[[str], None]
 DOWN_FOR_S = 30.0
+CANCELLED = "the caller cancelled the request"
+ABANDONED = "the caller stopped reading the answer"
 
 
 @dataclass(frozen=True)
@@ -107,7 +136,6 @@ class Router:
         self.cache = cache
         self.policy = Policy(settings.routing)
         self.health = HealthBook(self.backends)
-        self._threshold_override: float | None = None
 
     # -- configuration that may change while running (the TUI's keys) --
     def use_classifier(self, classifier: DifficultyClassifier) -> None:
@@ -128,56 +156,121 @@ class Router:
         configured = self.settings.routing.draft_threshold
         return self.classifier.draft_threshold if configured is None else configured
 
-    # -- the main entry point ---------------------------------------------
-    def complete(self, request: Request, *, on_text: TextCallback | None = None) -> Completion:
-        request_id = new_id()
-        started = time.perf_counter()
+    # -- the entry points ----------------------------------------------------
+    def run(self, request: Request, *, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """The request's events, ``Decided`` first and ``Done`` or ``Failed`` last (see ``hybrid.events``).
+
+        Setting ``cancel`` (from any thread) or closing the iterator stops the
+        backend call in flight; the stream then ends with ``Failed(RequestCancelled)``
+        (closing yields nothing more) and the trace says ``cancelled``.
+        """
+        return _Run(self, request, cancel or threading.Event()).events()
+
+    def complete(self, request: Request, *, cancel: threading.Event | None = None) -> Completion:
+        """Drain ``run``: the ``Completion``, or the ``Failed`` event's error raised."""
+        for event in self.run(request, cancel=cancel):
+            if isinstance(event, Done):
+                return event.completion
+            if isinstance(event, Failed):
+                raise event.error
+        raise HybridError("the router's event stream ended without an answer or an error")
+
+    def close(self) -> None:
+        if isinstance(self.trace, TraceStore):
+            self.trace.close()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def _close(stream: Iterator) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+class _Run:
+    """One request going through the router: its id, its trace rows and whether text reached the caller."""
+
+    def __init__(self, router: Router, request: Request, cancel: threading.Event) -> None:
+        self.router = router
+        self.trace = router.trace
+        self.request = request
+        self.cancel = cancel
+        self.id = new_id()
+        self.started = time.perf_counter()
+        self.sent: list[str] = []
+        self.notes: list[str] = []
+        self.fell_back = False
+
+    @property
+    def text_sent(self) -> bool:
+        return bool(self.sent)
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise RequestCancelled(CANCELLED)
+
+    # -- the whole request -------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        request = self.request
         self.trace.start_request(
-            request_id,
+            self.id,
             task=request.task,
             messages=request.message_dicts(),
             params={"max_tokens": request.max_tokens, "temperature": request.temperature},
             metadata=dict(request.metadata),
             parent_id=request.parent_id,
-            mode=self.settings.routing.mode,
+            mode=self.router.settings.routing.mode,
         )
-        self.trace.add_step(request_id, "request", input={"messages": request.message_dicts(), "task": request.task})
+        self.trace.add_step(self.id, "request", input={"messages": request.message_dicts(), "task": request.task})
         try:
             validate(request)
-            self.policy.rule(request.task)
-            decision = self._decide(request_id, request)
-            completion = self._execute(request_id, request, decision, started, on_text)
+            self.router.policy.rule(request.task)
+            self._check_cancel()
+            decision = self._decide()
+            yield Decided(self.id, decision)
+            candidates = [decision.target, *decision.fallbacks]
+            calls = yield from self._answer(decision, candidates)
+            completion = self._finish(decision, calls)
         except HybridError as e:
-            self.trace.add_step(request_id, "error", error=str(e), output={"type": type(e).__name__})
-            self.trace.update_request(
-                request_id, status="failed", error=str(e), latency_s=time.perf_counter() - started
-            )
+            self._record_failure(e)
+            yield Failed(self.id, e, text_sent=self.text_sent)
+            return
+        except (GeneratorExit, KeyboardInterrupt):  # the caller closed the stream, or Ctrl-C
+            self._record_failure(RequestCancelled(ABANDONED))
             raise
         except Exception as e:  # a bug or an unwrapped library error: still recorded, then re-raised
-            self.trace.add_step(request_id, "error", error=f"{type(e).__name__}: {e}")
-            self.trace.update_request(
-                request_id, status="failed", error=f"{type(e).__name__}: {e}", latency_s=time.perf_counter() - started
-            )
+            self._record_failure(e)
             raise
-        return completion
+        yield Done(completion)
 
-    def _decide(self, request_id: str, request: Request) -> Decision:
+    def _record_failure(self, e: BaseException) -> None:
+        cancelled = isinstance(e, RequestCancelled)
+        message = str(e) if isinstance(e, HybridError) else f"{type(e).__name__}: {e}"
+        self.trace.add_step(self.id, "error", error=message, output={"type": type(e).__name__,
+                                                                      "text_sent": self.text_sent})
+        extra = {"output": "".join(self.sent)} if self.sent else {}
+        self.trace.update_request(self.id, status="cancelled" if cancelled else "failed", error=message,
+                                  latency_s=time.perf_counter() - self.started, **extra)
+
+    def _decide(self) -> Decision:
+        router, request = self.router, self.request
         t0 = time.perf_counter()
-        score = float(self.classifier.score(request))
+        score = float(router.classifier.score(request))
         self.trace.add_step(
-            request_id,
+            self.id,
             "classify",
             input={"prompt": request.prompt, "task": request.task},
-            output={"score": score, "classifier": self.classifier.version},
+            output={"score": score, "classifier": router.classifier.version},
             duration_s=time.perf_counter() - t0,
         )
-        names = [*self.settings.routing.local, self.policy.cloud_for(request.task)]
-        decision = self.policy.decide(request, score, self.classifier.threshold, self.health.snapshot(names))
-        self.trace.add_step(request_id, "route", output=dataclasses.asdict(decision))
+        names = [*router.settings.routing.local, router.policy.cloud_for(request.task)]
+        decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names))
+        self.trace.add_step(self.id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(
-            request_id,
+            self.id,
             status="routed",
-            classifier=self.classifier.version,
+            classifier=router.classifier.version,
             score=score,
             threshold=decision.threshold,
             escalate=decision.escalate,
@@ -187,37 +280,213 @@ class Router:
         )
         return decision
 
-    def _execute(
-        self, request_id: str, request: Request, decision: Decision, started: float, on_text: TextCallback | None
-    ) -> Completion:
-        result, used_fallback = self._call_with_fallback(
-            request_id, request, [decision.target, *decision.fallbacks], on_text
+    def _answer(self, decision: Decision, candidates: list[str]) -> Iterator[Event]:
+        """Try each candidate until one answers; only before any text was sent may the next one take over.
+
+        Returns (through ``yield from``) every call that went into the answer, the one answering last.
+        """
+        failures: list[BackendError] = []
+        for i, name in enumerate(candidates):
+            backend = self.router.backends[name]
+            try:
+                if decision.mode == "cascade" and backend.is_local:
+                    return (yield from self._cascade(name))
+                return [(yield from self._call(name, self.request, show=True))]
+            except BackendError as e:
+                if e.retryable:
+                    self.router.health.mark_down(name, str(e))
+                if self.text_sent:
+                    raise
+                failures.append(e)
+                nxt = candidates[i + 1] if i + 1 < len(candidates) else None
+                self.trace.add_step(
+                    self.id, "fallback", output={"from": name, "to": nxt, "why": str(e), "retryable": e.retryable}
+                )
+                if nxt is not None:
+                    self.fell_back = True
+                    self.notes.append(f"fell back from {name} to {nxt}")
+                    yield FellBack(self.id, name, nxt, str(e))
+        raise BackendError(
+            "router", "every candidate backend failed: " + " | ".join(str(f) for f in failures),
+            retryable=any(f.retryable for f in failures),
         )
-        calls = [result]
-        notes: list[str] = []
-        if used_fallback:
-            notes.append(f"fell back from {decision.target} to {result.backend}")
-        if decision.mode == "cascade" and self.backends[result.backend].is_local:
-            escalated = self._cascade(request_id, request, decision, result, on_text)
-            if escalated is not None:
-                calls.append(escalated)
-                notes.append(f"cascade: draft from {result.backend} escalated to {escalated.backend}")
-            else:
-                notes.append(f"cascade: draft from {result.backend} kept")
+
+    # -- the cascade ---------------------------------------------------------
+    def _draft_plan(self, name: str) -> list[tuple[str, Request]]:
+        """Which backend writes each draft, at what temperature: the drafter, then the draft backends in turn."""
+        routing = self.router.settings.routing
+        sources = [name, *(b for b in routing.draft_backends if b != name and self.router.health.check(b).ok)]
+        plan, used = [], set()
+        for i in range(routing.drafts):
+            source = sources[i % len(sources)]
+            request = self.request
+            if source in used:
+                request = dataclasses.replace(request, temperature=routing.draft_temperature)
+            used.add(source)
+            plan.append((source, request))
+        return plan
+
+    def _cascade(self, name: str) -> Iterator[Event]:
+        """Write the drafts held back, judge them, then send the kept one or the cloud's answer."""
+        plan = self._draft_plan(name)
+        yield DraftHeld(self.id, name, len(plan))
+        drafts = [(yield from self._call(name, plan[0][1], show=False))]  # its failure falls back as usual
+        for source, request in plan[1:]:
+            try:
+                drafts.append((yield from self._call(source, request, show=False)))
+            except BackendError as e:  # the drafts written so far are judged without it
+                self.notes.append(f"cascade: a further draft from {source} failed ({e})")
+        t0 = time.perf_counter()
+        assessment, threshold = self._assess(drafts)
+        kept = drafts[assessment.keep]
+        others = [d for d in drafts if d is not kept]
+        escalate = assessment.score >= threshold
+        cloud = self.router.policy.cloud_for(self.request.task)
+        self.trace.add_step(
+            self.id,
+            "draft",
+            backend=kept.backend,
+            output={
+                "drafts": [d.text for d in drafts], "kept": assessment.keep, "score": assessment.score,
+                "threshold": threshold, "escalate": escalate,
+                "checks": [dataclasses.asdict(c) for c in assessment.checks], "agreement": assessment.agreement,
+                "reasons": list(assessment.reasons),
+            },
+            duration_s=time.perf_counter() - t0,
+        )
+        relation = ">=" if escalate else "<"
+        verdict = f"draft score {assessment.score:.2f} {relation} {threshold:.2f}"
+        if assessment.agreement is not None:
+            verdict += f", {len(drafts)} drafts agree {assessment.agreement:.0%}"
+        fired = [f"draft {'rejected' if escalate else 'kept despite'}: {c.reason or c.name}" for c in assessment.fired]
+        if not escalate:
+            self.notes.extend([f"cascade: draft from {kept.backend} kept ({verdict})", *fired])
+            yield DraftKept(self.id, kept.backend, assessment)
+            yield from self._send(kept)
+            return [*others, kept]
+        self.notes.extend([f"cascade: draft from {kept.backend} escalated to {cloud} ({verdict})", *fired])
+        yield DraftDiscarded(self.id, kept.backend, assessment, cloud)
+        self.trace.update_request(self.id, status="routed", target=cloud, escalate=True)
+        try:
+            answer = yield from self._call(cloud, self.request, show=True)
+        except BackendError as e:
+            if e.retryable:
+                self.router.health.mark_down(cloud, str(e))
+            if self.text_sent:
+                raise
+            self.trace.add_step(
+                self.id, "fallback", output={"from": cloud, "to": kept.backend, "why": str(e), "kept": "draft"}
+            )
+            self.notes.append(f"{cloud} failed ({e}); the draft from {kept.backend} answers")
+            yield FellBack(self.id, cloud, kept.backend, str(e))
+            yield from self._send(kept)
+            return [*others, kept]
+        return [*drafts, answer]
+
+    def _assess(self, drafts: list[CallResult]) -> tuple[DraftAssessment, float]:
+        router = self.router
+        assessment = router.classifier.assess_drafts(
+            self.request, tuple(Draft(d.text, d.finish_reason, d.logprobs) for d in drafts)
+        )
+        if not 0 <= assessment.keep < len(drafts):
+            raise ClassifierError(
+                f"{router.classifier.version} kept draft {assessment.keep} of {len(drafts)}; "
+                "retrain it or remove classifier.path from the config"
+            )
+        return assessment, router.draft_threshold
+
+    def _send(self, call: CallResult) -> Iterator[Event]:
+        self.sent.append(call.text)
+        yield TextDelta(self.id, call.backend, call.text)
+
+    # -- one backend call ------------------------------------------------------
+    def _call(self, name: str, request: Request, *, show: bool) -> Iterator[Event]:
+        """Stream one backend's answer (as ``TextDelta`` when ``show``); returns its ``CallResult``."""
+        self._check_cancel()
+        backend = self.router.backends[name]
+        cache = self.router.cache
+        if cache is not None:
+            hit = cache.get(name, backend.model, request)
+            if hit is not None:
+                self.trace.add_step(
+                    self.id, "cache", backend=name, model=backend.model, input={"messages": request.message_dicts()},
+                    output={"text": hit.text}, input_tokens=hit.usage.input_tokens,
+                    output_tokens=hit.usage.output_tokens, cost=0.0,
+                )
+                result = CallResult(name, backend.model, hit.text, hit.usage, 0.0, hit.finish_reason, (), True)
+                if show:
+                    yield from self._send(result)
+                return result
+
+        t0 = time.perf_counter()
+        first_token_s: float | None = None
+        parts: list[str] = []
+        usage, finish_reason, logprobs = Usage(), None, []
+        error: BaseException | None = None
+        stream = backend.stream(request)
+        try:
+            for chunk in stream:
+                self._check_cancel()
+                logprobs.extend(chunk.logprobs)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.finish_reason:
+                    finish_reason = chunk.finish_reason
+                if chunk.text:
+                    if first_token_s is None:
+                        first_token_s = time.perf_counter() - t0
+                        self.trace.update_request(self.id, status="streaming", backend=name, model=backend.model,
+                                                  is_local=backend.is_local)
+                    parts.append(chunk.text)
+                    if show:
+                        self.sent.append(chunk.text)
+                        yield TextDelta(self.id, name, chunk.text)
+        except HybridError as e:
+            error = e
+            raise
+        except (GeneratorExit, KeyboardInterrupt):
+            error = RequestCancelled(ABANDONED)
+            raise
+        finally:
+            _close(stream)  # stops a backend still writing: the SDK closes its HTTP stream, llama.cpp stops
+            text = "".join(parts)
+            cost = backend.price.cost(usage)
+            self.trace.add_step(
+                self.id,
+                "backend_call",
+                backend=name,
+                model=backend.model,
+                input={"messages": request.message_dicts(), "max_tokens": request.max_tokens,
+                       "temperature": request.temperature},
+                output={"text": text, "finish_reason": finish_reason, "time_to_first_token_s": first_token_s},
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=cost,
+                duration_s=time.perf_counter() - t0,
+                error=str(error) if error else None,
+            )
+        self.router.health.mark_up(name)
+        if cache is not None:
+            cache.put(name, backend.model, request, CachedAnswer(text, usage, finish_reason))
+        return CallResult(name, backend.model, text, usage, cost, finish_reason, tuple(logprobs), False)
+
+    # -- the answer ------------------------------------------------------------
+    def _finish(self, decision: Decision, calls: list[CallResult]) -> Completion:
+        router = self.router
         final = calls[-1]
-        if final.cached:
-            notes.append("cache hit")
+        notes = [*self.notes, *(["cache hit"] if final.cached else [])]
         usage = Usage(sum(c.usage.input_tokens for c in calls), sum(c.usage.output_tokens for c in calls))
         cost = sum(c.cost for c in calls)
-        reference = self.backends[self.settings.routing.reference].price
-        latency = time.perf_counter() - started
+        reference = router.backends[router.settings.routing.reference].price
+        latency = time.perf_counter() - self.started
         decision = dataclasses.replace(decision, reasons=(*decision.reasons, *notes))
+        is_local = router.backends[final.backend].is_local
         self.trace.update_request(
-            request_id,
+            self.id,
             status="done",
             backend=final.backend,
             model=final.model,
-            is_local=self.backends[final.backend].is_local,
+            is_local=is_local,
             output=final.text,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -225,11 +494,11 @@ class Router:
             frontier_cost=reference.cost(final.usage),
             latency_s=latency,
             cached=final.cached,
-            fallback=used_fallback,
+            fallback=self.fell_back,
             reasons=list(decision.reasons),
         )
         return Completion(
-            request_id=request_id,
+            request_id=self.id,
             text=final.text,
             backend=final.backend,
             model=final.model,
@@ -241,127 +510,3 @@ class Router:
             finish_reason=final.finish_reason,
             notes=tuple(notes),
         )
-
-    def _cascade(
-        self, request_id: str, request: Request, decision: Decision, draft: CallResult, on_text: TextCallback | None
-    ) -> CallResult | None:
-        t0 = time.perf_counter()
-        score = float(self.classifier.score_draft(request, Draft(draft.text, draft.finish_reason, draft.logprobs)))
-        threshold = self.draft_threshold
-        escalate = score >= threshold
-        cloud = self.policy.cloud_for(request.task)
-        self.trace.add_step(
-            request_id,
-            "draft",
-            backend=draft.backend,
-            output={"draft": draft.text, "score": score, "threshold": threshold, "escalate": escalate},
-            duration_s=time.perf_counter() - t0,
-        )
-        if not escalate:
-            return None
-        self.trace.update_request(request_id, status="routed", target=cloud, escalate=True)
-        try:
-            result, _ = self._call_with_fallback(request_id, request, [cloud], on_text)
-        except BackendError as e:
-            self.trace.add_step(
-                request_id, "fallback", output={"from": cloud, "to": draft.backend, "why": str(e), "kept": "draft"}
-            )
-            return None
-        return result
-
-    def _call_with_fallback(
-        self, request_id: str, request: Request, candidates: list[str], on_text: TextCallback | None
-    ) -> tuple[CallResult, bool]:
-        failures: list[BackendError] = []
-        for i, name in enumerate(candidates):
-            try:
-                return self._call(request_id, request, name, on_text), i > 0
-            except BackendError as e:
-                failures.append(e)
-                if e.retryable:
-                    self.health.mark_down(name, str(e))
-                nxt = candidates[i + 1] if i + 1 < len(candidates) else None
-                self.trace.add_step(
-                    request_id,
-                    "fallback",
-                    output={"from": name, "to": nxt, "why": str(e), "retryable": e.retryable},
-                )
-        raise BackendError(
-            "router", "every candidate backend failed: " + " | ".join(str(f) for f in failures),
-            retryable=any(f.retryable for f in failures),
-        )
-
-    def _call(self, request_id: str, request: Request, name: str, on_text: TextCallback | None) -> CallResult:
-        backend = self.backends[name]
-        if self.cache is not None:
-            hit = self.cache.get(name, backend.model, request)
-            if hit is not None:
-                self.trace.add_step(
-                    request_id,
-                    "cache",
-                    backend=name,
-                    model=backend.model,
-                    input={"messages": request.message_dicts()},
-                    output={"text": hit.text},
-                    input_tokens=hit.usage.input_tokens,
-                    output_tokens=hit.usage.output_tokens,
-                    cost=0.0,
-                )
-                if on_text:
-                    on_text(hit.text)
-                return CallResult(name, backend.model, hit.text, hit.usage, 0.0, hit.finish_reason, (), True)
-
-        t0 = time.perf_counter()
-        first_token_s: float | None = None
-        parts: list[str] = []
-        usage = Usage()
-        finish_reason = None
-        logprobs: list[float] = []
-        error: HybridError | None = None
-        try:
-            for chunk in backend.stream(request):
-                if chunk.text:
-                    if first_token_s is None:
-                        first_token_s = time.perf_counter() - t0
-                        self.trace.update_request(
-                            request_id, status="streaming", backend=name, model=backend.model,
-                            is_local=backend.is_local,
-                        )
-                    parts.append(chunk.text)
-                    if on_text:
-                        on_text(chunk.text)
-                logprobs.extend(chunk.logprobs)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason:
-                    finish_reason = chunk.finish_reason
-        except HybridError as e:  # a backend failure, or the caller cancelling from on_text
-            error = e
-        text = "".join(parts)
-        cost = backend.price.cost(usage)
-        self.trace.add_step(
-            request_id,
-            "backend_call",
-            backend=name,
-            model=backend.model,
-            input={"messages": request.message_dicts(), "max_tokens": request.max_tokens,
-                   "temperature": request.temperature},
-            output={"text": text, "finish_reason": finish_reason, "time_to_first_token_s": first_token_s},
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cost=cost,
-            duration_s=time.perf_counter() - t0,
-            error=str(error) if error else None,
-        )
-        if error is not None:
-            raise error
-        self.health.mark_up(name)
-        if self.cache is not None:
-            self.cache.put(name, backend.model, request, CachedAnswer(text, usage, finish_reason))
-        return CallResult(name, backend.model, text, usage, cost, finish_reason, tuple(logprobs), False)
-
-    def close(self) -> None:
-        if isinstance(self.trace, TraceStore):
-            self.trace.close()
-        if self.cache is not None:
-            self.cache.close()

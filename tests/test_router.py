@@ -148,9 +148,10 @@ def test_cascade_escalates_an_inadequate_draft(tmp_path):
     c = router.complete(Request.from_prompt("tricky"))
     assert (c.backend, c.text) == ("sonnet", "Here is the answer")
     assert c.decision.mode == "cascade"
-    assert "cascade: draft from smollm2 escalated to sonnet" in c.decision.reasons
-    draft = [s for s in trace.steps(c.request_id) if s.kind == "draft"][0]
-    assert draft.output == {"draft": "I don't know", "score": 0.8, "threshold": 0.5, "escalate": True}
+    assert "cascade: draft from smollm2 escalated to sonnet (draft score 0.80 >= 0.50)" in c.decision.reasons
+    draft = next(s for s in trace.steps(c.request_id) if s.kind == "draft")
+    assert draft.output["drafts"] == ["I don't know"]
+    assert (draft.output["score"], draft.output["threshold"], draft.output["escalate"]) == (0.8, 0.5, True)
     assert [s.kind for s in trace.steps(c.request_id)].count("backend_call") == 2
 
 
@@ -160,7 +161,7 @@ def test_cascade_keeps_a_good_draft(tmp_path):
     )
     c = router.complete(Request.from_prompt("easy"))
     assert c.backend == "smollm2" and backends["sonnet"].history == []
-    assert "cascade: draft from smollm2 kept" in c.decision.reasons
+    assert "cascade: draft from smollm2 kept (draft score 0.20 < 0.50)" in c.decision.reasons
 
 
 def test_cascade_keeps_the_draft_when_the_cloud_fails(tmp_path):
@@ -221,20 +222,23 @@ def test_concurrent_requests_all_land_in_the_trace(tmp_path):
 
 def test_a_stopped_demo_cancels_the_request_in_flight_and_starts_no_other(tmp_path):
     from hybrid.demo import run_demo
+    from hybrid.events import TextDelta
 
     router, backends, trace = fake_router(tmp_path)
     backends["smollm2"].enqueue("one two three four")
-    stopping = []
+    cancel = threading.Event()
 
-    def stop() -> bool:
-        return bool(stopping)
+    def on_event(event) -> None:
+        if isinstance(event, TextDelta):
+            cancel.set()
 
-    outcomes = run_demo(router, stop=stop, on_text=lambda t: stopping.append(t))
+    outcomes = run_demo(router, cancel=cancel, on_event=on_event)
     first = next(outcomes)
-    assert first.completion is None and "the demo was stopped" in first.error
+    assert first.completion is None and "cancelled" in first.error
     assert list(outcomes) == []
+    assert backends["smollm2"].closed  # the model stopped writing
     (row,) = trace.recent(10)
-    assert row.status == "failed" and row.error == "the demo was stopped"
+    assert row.status == "cancelled" and row.error == "the caller cancelled the request"
 
 
 def test_a_promoted_classifier_takes_over_the_next_request(tmp_path):

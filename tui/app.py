@@ -73,7 +73,7 @@ class HybridApp(App[None]):
         threshold: float,
         router: Any = None,
         trainer: Trainer | None = None,
-        workload: Callable[[Callable[[], bool]], Iterable[Any]] | None = None,
+        workload: Callable[[threading.Event], Iterable[Any]] | None = None,
         now: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         poll_interval: float = 0.5,
@@ -323,11 +323,11 @@ class HybridApp(App[None]):
 
     # -- the demo workload --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="demo")
-    def _run_demo(self, workload: Callable[[Callable[[], bool]], Iterable[Any]]) -> None:
+    def _run_demo(self, workload: Callable[[threading.Event], Iterable[Any]]) -> None:
         worker = get_current_worker()
         done = failed = 0
         try:
-            for outcome in workload(lambda: worker.is_cancelled or self._stopping.is_set()):
+            for outcome in workload(self._stopping):  # set on unmount: the request in flight is cancelled
                 done += 1
                 failed += getattr(outcome, "error", None) is not None
                 self.post_message(DemoProgressed(done, failed))

@@ -1,19 +1,27 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from hybrid.types import Draft, DraftAssessment, Request
+from hybrid.types import CheckResult, Draft, DraftAssessment, Request
 
 
 @dataclass
 class FixedClassifier:
-    """Returns the scores it is told to, so tests choose the route."""
+    """Returns the scores it is told to, so tests choose the route.
+
+    For the cascade, ``assess_drafts`` answers ``draft_score`` with the given ``checks``, ``keep`` index and
+    ``agreement``, and records the drafts it was shown in ``assessed``.
+    """
 
     prompt_score: float = 0.1
     draft_score: float = 0.1
     threshold: float = 0.5
     draft_threshold: float = 0.5
     version: str = "fixed-test"
+    checks: tuple[CheckResult, ...] = ()
+    keep: int = 0
+    agreement: float | None = None
+    assessed: list[tuple[Draft, ...]] = field(default_factory=list)
 
     def score(self, request: Request) -> float:
         return self.prompt_score
@@ -22,4 +30,6 @@ class FixedClassifier:
         return self.draft_score
 
     def assess_drafts(self, request: Request, drafts: tuple[Draft, ...]) -> DraftAssessment:
-        return DraftAssessment(self.draft_score, reasons=(f"fixed draft score {self.draft_score:.2f}",))
+        self.assessed.append(drafts)
+        return DraftAssessment(self.draft_score, self.keep, self.checks, self.agreement,
+                               reasons=(f"fixed draft score {self.draft_score:.2f}",))
