@@ -158,6 +158,12 @@ class RoutingSettings(BaseModel):
     """cascade: escalate a local draft whose answer-aware score is at or above this. Empty means the classifier's."""
     mode: Literal["direct", "cascade"] = "direct"
     """direct: decide from the prompt alone. cascade: answer locally first, escalate if the draft looks inadequate."""
+    drafts: int = Field(default=1, ge=1, le=8)
+    """cascade: local drafts written per request; with 2 or more, disagreement between them raises the score."""
+    draft_temperature: float = Field(default=0.7, ge=0, le=2)
+    """cascade: sampling temperature for a further draft from a backend that already wrote one."""
+    draft_backends: list[str] = Field(default_factory=list)
+    """cascade: local backends that write the further drafts in turn; empty means the drafting backend samples again."""
     local: list[str] = Field(default_factory=lambda: ["smollm2"])
     """Local backends, weakest first. Easy work goes to the first available; hard work with no cloud to the last."""
     cloud: str = "sonnet"
@@ -236,6 +242,7 @@ class Settings(BaseSettings):
         wanted = [("routing.local", n) for n in self.routing.local]
         wanted += [("routing.cloud", self.routing.cloud), ("routing.reference", self.routing.reference)]
         wanted += [(f"routing.tasks.{t}.cloud", r.cloud) for t, r in self.routing.tasks.items() if r.cloud]
+        wanted += [("routing.draft_backends", n) for n in self.routing.draft_backends]
         for key, name in wanted:
             if name not in self.backends:
                 raise ValueError(f"{key} names backend {name!r}, which is not defined; known backends: {', '.join(known)}")
