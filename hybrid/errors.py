@@ -5,7 +5,8 @@
     ├── RequestError             a request the router cannot take (empty prompt, unknown task)
     │   └── RequestCancelled     the caller stopped it part-way (the dashboard quit mid-demo)
     ├── BackendError             a backend failed; carries ``backend`` and ``retryable``
-    │   └── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
+    │   ├── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
+    │   └── ContextOverflow      the prompt does not fit the model's context window
     ├── ClassifierError          a classifier artifact is missing, corrupt or untrusted
     └── TraceError               the trace store cannot be opened or read
 
@@ -50,6 +51,13 @@ class BackendUnavailable(BackendError):
 
     def __init__(self, backend: str, message: str, *, retryable: bool = True) -> None:
         super().__init__(backend, message, retryable=retryable)
+
+
+class ContextOverflow(BackendError):
+    """The prompt is longer than the backend's context window: the client must shorten it."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        super().__init__(backend, message, retryable=False)
 
 
 class ClassifierError(HybridError):

@@ -54,13 +54,17 @@ class Policy:
         threshold = self.threshold_for(request.task, classifier_threshold)
         cloud = self.cloud_for(request.task)
         reasons: list[str] = []
+        if request.pin in ("local", "cloud"):
+            rule = rule.model_copy(update={"route": request.pin})
+        elif request.pin is not None:
+            return self._pinned(request.pin, score, threshold, health)
 
         if rule.route == "local":
             escalate = False
-            reasons.append(f"task {request.task!r} is pinned to local")
+            reasons.append("pinned to local by the request" if request.pin else f"task {request.task!r} is pinned to local")
         elif rule.route == "cloud":
             escalate = True
-            reasons.append(f"task {request.task!r} always escalates")
+            reasons.append("pinned to cloud by the request" if request.pin else f"task {request.task!r} always escalates")
         else:
             escalate = score >= threshold
             relation = ">=" if escalate else "<"
@@ -106,3 +110,10 @@ class Policy:
             fallbacks=fallbacks,
             mode=mode,
         )
+
+    def _pinned(self, backend: str, score: float, threshold: float, health: Mapping[str, Health]) -> Decision:
+        """The client named one backend: it answers or the request fails; no fallback, no cascade."""
+        if backend in health and not health[backend].ok:
+            raise BackendUnavailable(backend, f"pinned by the request but unavailable ({health[backend].detail})")
+        return Decision(target=backend, score=score, threshold=threshold, escalate=backend not in self.routing.local,
+                        reasons=(f"pinned to {backend} by the request",))

@@ -205,6 +205,31 @@ class ClassifierSettings(BaseModel):
     """A classifier artifact (.skops) to use instead of the promoted or shipped one."""
 
 
+class ServerSettings(BaseModel):
+    """``hybrid serve``: where it listens, who may call it, and how much it takes on at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Address to bind. Anything but loopback requires ``token``."""
+    port: int = Field(default=8787, ge=0, le=65535)
+    token: SecretStr | None = None
+    """Required from clients (``Authorization: Bearer`` or ``x-api-key``) when set; env ``HYBRID_SERVER__TOKEN``."""
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Larger request bodies get 413."""
+    queue_size: int = Field(default=16, ge=1)
+    """Requests admitted per local model (running or waiting); more get 429 with Retry-After."""
+    retry_after_s: int = Field(default=2, ge=1)
+    workers: int = Field(default=64, ge=1)
+    """Threads that run the router; one per request in flight."""
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    """A request body must arrive within this many seconds (else 408)."""
+    keep_alive_s: float = Field(default=5.0, gt=0)
+    """An idle kept-alive connection is closed after this many seconds."""
+    event_timeout_s: float = Field(default=300.0, gt=0)
+    """A request whose router goes this long without an event is cancelled and answered with an error."""
+
+
 class Settings(BaseSettings):
     """Everything hybrid can be told. See README 'Configuration'."""
 
@@ -228,6 +253,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -28,6 +28,8 @@ class Request:
 
     ``parent_id`` links a step to the request whose output it consumes, so a
     chain of calls forms a graph in the trace; each step is routed on its own.
+    ``pin`` overrides the classifier: ``"local"`` or ``"cloud"`` pins a tier,
+    a backend's name pins that backend (the HTTP server's ``model`` field).
     """
 
     messages: tuple[Message, ...]
@@ -36,6 +38,7 @@ class Request:
     temperature: float = 0.0
     metadata: Mapping[str, str] = field(default_factory=dict)
     parent_id: str | None = None
+    pin: str | None = None
 
     @classmethod
     def from_prompt(cls, prompt: str, *, system: str | None = None, **kwargs) -> Request:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hybrid.errors import BackendError, BackendUnavailable
+from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
 from hybrid.settings import BackendSpec, Settings
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -140,7 +140,7 @@ class LlamaCppBackend:
             prompt_tokens = self._count(formatted.prompt, special=True, add_bos=not formatted.added_special)
             room = self._n_ctx - prompt_tokens
             if room < 1:
-                raise BackendError(
+                raise ContextOverflow(
                     self.name,
                     f"prompt is {prompt_tokens} tokens but the context window is {self._n_ctx}; "
                     f"shorten it or raise backends.{self.name}.n_ctx",

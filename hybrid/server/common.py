@@ -1,0 +1,115 @@
+"""What both API dialects share: the error every handler can raise, the parsed call, and small renderers.
+
+``ApiError`` carries a dialect-neutral ``kind``; each dialect turns it into its own
+wire shape (OpenAI ``{"error": {...}}``, Anthropic ``{"type": "error", "error": {...}}``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
+from hybrid.types import Completion, Request
+
+Kind = Literal[
+    "invalid_request", "context_length", "unsupported", "auth", "not_found", "no_route", "too_large", "timeout",
+    "rate_limit", "backend", "unavailable", "internal",
+]
+
+STATUS: dict[str, int] = {
+    "invalid_request": 400, "context_length": 400, "unsupported": 400, "auth": 401, "not_found": 404, "no_route": 404,
+    "too_large": 413, "timeout": 408, "rate_limit": 429, "backend": 502, "unavailable": 503, "internal": 500,
+}
+
+
+class ApiError(Exception):
+    """An answer other than 200: ``kind`` picks the status and each API's error type."""
+
+    def __init__(self, kind: Kind, message: str, *, param: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.param = param
+        self.headers = dict(headers or {})
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.kind]
+
+
+def api_error_for(error: HybridError) -> ApiError:
+    """The HTTP answer to an error the router raised."""
+    if isinstance(error, ContextOverflow):
+        return ApiError("context_length", str(error), param="messages")
+    if isinstance(error, RequestError):
+        return ApiError("invalid_request", str(error))
+    if isinstance(error, BackendUnavailable) or (isinstance(error, BackendError) and error.retryable):
+        return ApiError("unavailable", str(error))
+    if isinstance(error, BackendError):
+        return ApiError("backend", str(error))
+    return ApiError("internal", str(error))
+
+
+def validation_error(e: ValidationError) -> ApiError:
+    """A pydantic error on a request body, as a 400 naming the field."""
+    first = e.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "json_invalid":
+        return ApiError("invalid_request", f"the body is not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
+    if first["type"] == "model_type" and not loc:
+        return ApiError("invalid_request", "the body must be a JSON object")
+    if first["type"] == "extra_forbidden":
+        return ApiError("invalid_request", f"unrecognized request argument supplied: {loc}", param=loc)
+    msg = first["msg"].removeprefix("Value error, ")
+    return ApiError("invalid_request", f"{loc}: {msg}" if loc else msg, param=loc or None)
+
+
+def unsupported(feature: str, hint: str = "") -> ApiError:
+    return ApiError("unsupported", f"{feature} is not supported by hybrid{'; ' + hint if hint else ''}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A parsed request body: the router's Request plus how to answer it."""
+
+    request: Request
+    model: str
+    stream: bool
+    include_usage: bool = False
+
+
+def resolve_model(model: str, backends: Mapping[str, Any]) -> str | None:
+    """``hybrid`` routes; ``hybrid:local`` / ``hybrid:cloud`` pin a tier; a backend's name pins it."""
+    if model == "hybrid":
+        return None
+    if model in ("hybrid:local", "hybrid:cloud"):
+        return model.split(":", 1)[1]
+    if model in backends:
+        return model
+    known = ", ".join(model_ids(backends))
+    raise ApiError("not_found", f"the model {model!r} does not exist; use one of: {known}", param="model")
+
+
+def model_ids(backends: Mapping[str, Any]) -> list[str]:
+    return ["hybrid", "hybrid:local", "hybrid:cloud", *backends]
+
+
+def routing_hints(task: str | None, parent_id: str | None, headers: Mapping[str, str]) -> dict[str, Any]:
+    """Body fields win over the ``X-Hybrid-Task`` / ``X-Hybrid-Parent`` headers."""
+    return {"task": task or headers.get("x-hybrid-task") or "chat",
+            "parent_id": parent_id or headers.get("x-hybrid-parent") or None}
+
+
+def decision_info(c: Completion) -> dict[str, Any]:
+    return {"request_id": c.request_id, "backend": c.backend, "model": c.model, "cost_usd": c.cost,
+            "latency_s": c.latency_s, "cached": c.cached, "decision": asdict(c.decision)}
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"))
