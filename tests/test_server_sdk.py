@@ -1,0 +1,120 @@
+"""The official openai and anthropic SDKs, unmodified, against hybrid serve on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
+from tests.fakes.classifier import FixedClassifier
+from tests.helpers import closed_port, fake_router
+from tests.serving import serving
+
+ASK = [{"role": "user", "content": "Capital of France?"}]
+
+
+@pytest.fixture
+def served(tmp_path):
+    router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1))
+    with serving(router, token="tok-123") as (base, _):
+        yield base, backends, trace
+
+
+def test_openai_sdk_whole_and_streamed(served):
+    base, backends, trace = served
+    client = openai.OpenAI(base_url=base + "/v1", api_key="tok-123", max_retries=0)
+    backends["smollm2"].enqueue("Paris.", "Paris is the capital.")
+    reply = client.chat.completions.create(model="hybrid", messages=ASK, max_tokens=20)
+    assert reply.choices[0].message.content == "Paris." and reply.usage.completion_tokens == 1
+    assert trace.get_request(reply.id.removeprefix("chatcmpl-")).status == "done"
+    stream = client.chat.completions.create(model="hybrid", messages=ASK, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris is the capital."
+    assert chunks[-1].usage.total_tokens == 3 + 4 and len({c.id for c in chunks}) == 1
+    assert [m.id for m in client.models.list()][:3] == ["hybrid", "hybrid:local", "hybrid:cloud"]
+
+
+def test_openai_sdk_raises_its_own_errors(served):
+    base, *_ = served
+    client = openai.OpenAI(base_url=base + "/v1", api_key="tok-123", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="n > 1"):
+        client.chat.completions.create(model="hybrid", messages=ASK, n=3)
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-4o", messages=ASK)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=base + "/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def test_anthropic_sdk_whole_and_streamed(served):
+    base, backends, trace = served
+    client = anthropic.Anthropic(base_url=base, api_key="tok-123", max_retries=0)
+    backends["sonnet"].enqueue("Paris.", "Paris is the capital.")
+    message = client.messages.create(model="hybrid:cloud", max_tokens=20, messages=ASK)
+    assert message.content[0].text == "Paris." and message.stop_reason == "end_turn"
+    assert trace.get_request(message.id.removeprefix("msg_")).backend == "sonnet"
+    with client.messages.stream(model="hybrid:cloud", max_tokens=20, messages=ASK) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Paris is the capital." == final.content[0].text
+    assert final.usage.output_tokens == 4 and final.model == "hybrid:cloud"
+    with pytest.raises(anthropic.BadRequestError, match="stop_sequences is not supported"):
+        client.messages.create(model="hybrid", max_tokens=20, messages=ASK, extra_body={"stop_sequences": ["."]})
+
+
+@pytest.fixture
+def hybrid_serve(tmp_path):
+    """``hybrid serve`` as a subprocess: real SmolLM2 locally, the cloud faked at its wire."""
+    with FakeAnthropicAPI() as cloud:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "ANTHROPIC_"))}
+        env |= {"HYBRID_HOME": str(tmp_path / "home"), "ANTHROPIC_API_KEY": DEFAULT_KEY}
+        env |= {f"HYBRID_BACKENDS__{n}__BASE_URL": cloud.url for n in ("HAIKU", "SONNET", "OPUS")}
+        env |= {f"HYBRID_BACKENDS__{n}__MAX_RETRIES": "0" for n in ("HAIKU", "SONNET", "OPUS")}
+        port = closed_port()
+        proc = subprocess.Popen([sys.executable, "-m", "hybrid.cli", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "hybrid serve did not come up"
+                try:
+                    if httpx.get(base + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            yield base, cloud, tmp_path / "home" / "data" / "trace.db"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.mark.slow
+def test_both_sdks_against_hybrid_serve_with_real_smollm2(hybrid_serve):
+    from hybrid.trace import TraceStore
+
+    base, cloud, trace_db = hybrid_serve
+    oa = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+    local = oa.chat.completions.create(model="hybrid:local", messages=ASK, max_tokens=12)
+    assert local.choices[0].message.content.strip() and local.usage.completion_tokens > 0
+    streamed = oa.chat.completions.create(model="smollm2", messages=ASK, max_tokens=12, stream=True)
+    chunks = list(streamed)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    trace = TraceStore(trace_db)
+    assert text and text == trace.get_request(chunks[0].id.removeprefix("chatcmpl-")).output
+
+    cloud.enqueue_text("Paris, from the cloud.")
+    an = anthropic.Anthropic(base_url=base, api_key="unused", max_retries=0)
+    with an.messages.stream(model="hybrid:cloud", max_tokens=30, messages=ASK) as stream:
+        assert "".join(stream.text_stream) == "Paris, from the cloud."
+        final = stream.get_final_message()
+    row = trace.get_request(final.id.removeprefix("msg_"))
+    assert (row.status, row.backend, row.output) == ("done", "sonnet", "Paris, from the cloud.") and row.cost > 0
