@@ -1,11 +1,14 @@
 """The trace store: every request and every step of it, in SQLite (WAL mode).
 
 One ``requests`` row per request, kept current as it moves through
-``received -> routed -> streaming -> done | failed``, and one ``steps`` row per
+``received -> routed -> streaming -> done | failed | cancelled``, and one ``steps`` row per
 step (``request``, ``classify``, ``route``, ``cache``, ``backend_call``,
 ``draft``, ``fallback``, ``error``). ``rev`` is a store-wide counter bumped on
 every write to a request row, so followers (the TUI) read only what changed.
-Several processes may write at once; SQLite serialises them.
+Several processes may write at once; SQLite serialises them. Each open store
+owns the rows it starts (``owner``) and holds a lock file while it is open;
+opening a store marks failed the unfinished rows whose owner is gone (a
+process killed mid-request), see ``recover_unfinished``.
 
 Secrets handed to the store are scrubbed from everything it writes.
 """
@@ -13,6 +16,7 @@ Secrets handed to the store are scrubbed from everything it writes.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -117,8 +121,77 @@ def _create_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _add_owner(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN owner TEXT;
+        CREATE INDEX requests_unfinished ON requests(owner) WHERE status IN ('received', 'routed', 'streaming')
+        """,
+    )
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback, _add_owner)
+
+UNFINISHED = ("received", "routed", "streaming")
+PROCESS_ENDED = "the process ended before the request finished"
+_OWNER_TOKEN = re.compile(r"\d+-[0-9a-f]{12}")
+
+
+class OwnerLock:
+    """A store's claim on the rows it starts: a lock file held while it is open.
+
+    The operating system releases the lock however the process ends (``kill -9``
+    included), and a fresh random token per store makes a reused pid harmless.
+    Without ``fcntl`` (Windows) no owner can be proven gone, so nothing is recovered.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self.directory = db_path.with_name(db_path.name + ".owners")
+        self.token = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self._fd: int | None = None
+        fcntl = _fcntl()
+        if fcntl is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.directory / self.token, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            (self.directory / self.token).unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def is_gone(self, owner: str | None) -> bool:
+        """Whether the store that wrote ``owner`` has closed or its process has ended."""
+        fcntl = _fcntl()
+        if fcntl is None or owner == self.token:
+            return False
+        if owner is None:
+            return True  # written before owners were recorded
+        if not _OWNER_TOKEN.fullmatch(owner):
+            return False
+        try:
+            fd = os.open(self.directory / owner, os.O_RDWR)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+
+def _fcntl():
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    return fcntl
 
 
 @dataclass(frozen=True)
@@ -195,6 +268,8 @@ class TraceStore:
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+            self._owner = OwnerLock(self.path)
+            self.recover_unfinished()
         except (sqlite3.Error, OSError) as e:
             raise TraceError(
                 f"cannot open the trace store at {self.path} ({e}). Check the path and its permissions, "
@@ -227,6 +302,29 @@ class TraceStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._owner.release()
+
+    def recover_unfinished(self) -> list[str]:
+        """Mark failed the requests left unfinished by a store that is gone; returns their ids."""
+        unfinished = "SELECT id, owner FROM requests WHERE status IN ('received', 'routed', 'streaming')"
+        with self._lock:
+            owners = {owner for _, owner in self._db.execute(unfinished).fetchall()}
+            gone = {owner for owner in owners if self._owner.is_gone(owner)}
+            if not gone:
+                return []
+            self._db.execute("BEGIN IMMEDIATE")  # another process may be recovering the same rows
+            try:
+                recovered = [rid for rid, owner in self._db.execute(unfinished).fetchall() if owner in gone]
+                for request_id in recovered:
+                    self.update_request(request_id, status="failed", error=PROCESS_ENDED)
+                    self.add_step(request_id, "error", error=PROCESS_ENDED, output={"type": "ProcessEnded"})
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        for owner in gone - {None}:
+            (self._owner.directory / owner).unlink(missing_ok=True)
+        return recovered
 
     # -- writing ------------------------------------------------------------
     def _scrub(self, value: Any) -> Any:
@@ -265,11 +363,11 @@ class TraceStore:
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         self._write(
             "INSERT INTO requests (id, rev, created_at, updated_at, parent_id, task, prompt, messages, params,"
-            " metadata, status, mode, reasons) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
-            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]')",
+            " metadata, status, mode, reasons, owner) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
+            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]', ?)",
             (
                 request_id, now, now, parent_id, task, self._scrub(str(prompt)), self._json(messages),
-                self._json(params), self._json(metadata or {}), mode,
+                self._json(params), self._json(metadata or {}), mode, self._owner.token,
             ),
         )
 

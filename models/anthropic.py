@@ -5,6 +5,8 @@ SDK retries 429, 5xx and 529 (overloaded) itself, ``max_retries`` times;
 whatever still fails is raised as a ``BackendError`` the router can act on:
 
     429 / 5xx / 529 / connection lost / timeout   BackendError(retryable=True)
+    stream cut before message_stop, error event,  BackendError(retryable=True): never a complete answer
+    unreadable event
     401 / 403 (key missing, wrong or not allowed) BackendUnavailable, retryable=False;
                                                   health() reports it until restart
     400 and other 4xx                             BackendError(retryable=False), the API's message
@@ -164,8 +166,12 @@ class AnthropicBackend:
 
     # -- inference -----------------------------------------------------------------
     def stream(self, request: Request) -> Iterator[Chunk]:
+        """Text as it arrives, then usage. An answer is complete only at ``message_stop``: a stream that
+        ends without it, an ``error`` event, a dropped connection or an unreadable event raise a retryable
+        ``BackendError`` instead. Closing this generator closes the HTTP stream (the API stops billing)."""
         client = self._get_client()
         import anthropic
+        import httpx2
 
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -174,14 +180,25 @@ class AnthropicBackend:
         }
         if request.system:
             kwargs["system"] = request.system
+        final = None
         try:
             with client.messages.stream(**kwargs) as stream:
-                for text in stream.text_stream:
-                    if text:
-                        yield Chunk(text=text)
-                final = stream.get_final_message()
+                for event in stream:
+                    if event.type == "text" and event.text:
+                        yield Chunk(text=event.text)
+                    elif event.type == "message_stop":
+                        final = event.message
         except anthropic.AnthropicError as e:
             raise self._translate(e) from e
+        except httpx2.HTTPError as e:
+            raise BackendError(self.name, f"the connection to {self._where()} broke mid-answer ({e}); "
+                                          "the answer is incomplete", retryable=True) from e
+        except (ValueError, KeyError, IndexError) as e:  # an event the SDK cannot parse
+            raise BackendError(self.name, f"{self._where()} sent an unreadable stream event ({e}); "
+                                          "the answer is incomplete", retryable=True) from e
+        if final is None:
+            raise BackendError(self.name, f"the stream from {self._where()} ended before message_stop; "
+                                          "the answer is incomplete", retryable=True)
         usage = Usage(final.usage.input_tokens or 0, final.usage.output_tokens or 0)
         reason = final.stop_reason
         yield Chunk(usage=usage, finish_reason=FINISH_REASONS.get(reason, reason) if reason else "stop")

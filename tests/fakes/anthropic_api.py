@@ -8,9 +8,12 @@ SSE when ``"stream": true`` with the real event sequence (``message_start``,
 ``{"type": "error", "error": {"type": ..., "message": ...}}`` with the HTTP
 status and a ``retry-after`` header. ``GET /v1/models`` lists one model.
 
-Script answers with ``enqueue_text`` / ``enqueue_error`` / ``enqueue_stream_error``;
-with nothing queued it answers ``DEFAULT_TEXT``. ``requests`` records every
-request received (method, path, headers, JSON body). A request with a key other
+Script answers with ``enqueue_text`` / ``enqueue_error`` / ``enqueue_stream_error``,
+or any fault by name with ``enqueue_fault`` (see ``FAULTS``); with nothing queued
+it answers ``DEFAULT_TEXT``. A refused connection needs no server:
+``refused_url()`` is a loopback URL nothing listens on. ``requests`` records
+every request received (method, path, headers, JSON body); ``disconnects``
+counts streams the client closed before the end. A request with a key other
 than ``api_key`` (in ``x-api-key`` or ``Authorization: Bearer``) gets 401.
 
 Tokens are counted as whitespace-separated words; an answer longer than the
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -39,6 +44,8 @@ class TextAnswer:
     text: str
     stop_reason: str = "end_turn"
     input_tokens: int | None = None
+    delay_s: float = 0.0
+    """Pause before each streamed token (so a test can cancel mid-stream)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,41 @@ class StreamError:
     text_before: str
     type: str
     message: str
+
+
+@dataclass(frozen=True)
+class StreamFault:
+    """HTTP 200 and ``text_before`` streamed, then: ``cut`` (the connection closes before ``message_stop``)
+    or ``malformed`` (an event whose data is not JSON)."""
+
+    text_before: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Read the request, then answer nothing for ``seconds`` (the client's timeout fires first)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Read the request, then close the connection without a response."""
+
+
+FAULTS = ("rate_limit", "overloaded", "server_error", "timeout", "drop", "error_event", "cut", "malformed_sse")
+"""What ``enqueue_fault`` can inject; ``refused`` is ``refused_url()``."""
+
+
+def refused_url() -> str:
+    """A loopback base URL nothing listens on: the SDK's connection is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+Answer = TextAnswer | ErrorAnswer | StreamError | StreamFault | Hang | Drop
 
 
 def words(text: str) -> list[str]:
@@ -85,14 +127,41 @@ class FakeAnthropicAPI(LoopbackServer):
     model_id: str = "claude-sonnet-4-6"
     requests: list[Recorded] = field(default_factory=list)
 
+    disconnects: int = 0
+
     def __post_init__(self) -> None:
-        self._queue: deque[TextAnswer | ErrorAnswer | StreamError] = deque()
+        self._queue: deque[Answer] = deque()
         self._lock = threading.Lock()
         self._server = None
 
     # -- scripting --------------------------------------------------------
-    def enqueue_text(self, text: str, *, stop_reason: str = "end_turn", input_tokens: int | None = None) -> None:
-        self._queue.append(TextAnswer(text, stop_reason, input_tokens))
+    def enqueue_text(self, text: str, *, stop_reason: str = "end_turn", input_tokens: int | None = None,
+                     delay_s: float = 0.0) -> None:
+        self._queue.append(TextAnswer(text, stop_reason, input_tokens, delay_s))
+
+    def enqueue_fault(self, fault: str, *, times: int = 1, text_before: str = "Partial answer",
+                      retry_after: float = 0.01, hang_s: float = 5.0) -> None:
+        """Answer the next ``times`` message requests with one of ``FAULTS``.
+
+        The SDK retries 429, 5xx, 529, timeouts and dropped connections ``max_retries`` times itself, so
+        ``times = max_retries + 1`` makes such a fault reach the router. Stream faults (``error_event``,
+        ``cut``, ``malformed_sse``) send ``text_before`` first and are never retried by the SDK.
+        """
+        statuses = {"rate_limit": (429, "rate_limit_error"), "overloaded": (529, "overloaded_error"),
+                    "server_error": (500, "api_error")}
+        if fault in statuses:
+            return self.enqueue_error(*statuses[fault], retry_after=retry_after, times=times)
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+        for _ in range(times):
+            if fault == "timeout":
+                self._queue.append(Hang(hang_s))
+            elif fault == "drop":
+                self._queue.append(Drop())
+            elif fault == "error_event":
+                self._queue.append(StreamError(text_before, "overloaded_error", "Overloaded"))
+            else:
+                self._queue.append(StreamFault(text_before, "cut" if fault == "cut" else "malformed"))
 
     def enqueue_error(self, status: int, kind: str, message: str | None = None, *, retry_after: float = 0.01,
                       times: int = 1) -> None:
@@ -121,7 +190,11 @@ class FakeAnthropicAPI(LoopbackServer):
         bearer = headers.get("authorization", "").removeprefix("Bearer ")
         return self.api_key in (headers.get("x-api-key"), bearer)
 
-    def _next(self) -> TextAnswer | ErrorAnswer | StreamError:
+    def _disconnected(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+
+    def _next(self) -> Answer:
         with self._lock:
             return self._queue.popleft() if self._queue else TextAnswer(DEFAULT_TEXT)
 
@@ -167,6 +240,13 @@ def _handler_for(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
             if not self.path.startswith("/v1/messages"):
                 return self._send_json(404, error_body("not_found_error", f"no route {self.path}"))
             answer = api._next()
+            if isinstance(answer, Hang):
+                time.sleep(answer.seconds)
+                self.close_connection = True
+                return None
+            if isinstance(answer, Drop):
+                self.close_connection = True
+                return None
             if isinstance(answer, ErrorAnswer):
                 return self._send_json(answer.status, error_body(answer.type, answer.message),
                                        {"retry-after": f"{answer.retry_after:g}"})
@@ -188,18 +268,25 @@ def _handler_for(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
                     "model": body.get("model", api.model_id), "content": [{"type": "text", "text": "".join(tokens)}],
                     "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
 
-        def _event(self, name: str, payload: dict[str, Any]) -> None:
-            self.wfile.write(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode())
+        def _event(self, name: str, payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            self.wfile.write(f"event: {name}\ndata: {data}\n\n".encode())
             self.wfile.flush()
 
-        def _stream(self, body: dict[str, Any], answer: TextAnswer | StreamError) -> None:
+        def _stream(self, body: dict[str, Any], answer: TextAnswer | StreamError | StreamFault) -> None:
+            try:
+                self._stream_events(body, answer)
+            except (BrokenPipeError, ConnectionResetError):
+                api._disconnected()
+
+        def _stream_events(self, body: dict[str, Any], answer: TextAnswer | StreamError | StreamFault) -> None:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("cache-control", "no-cache")
             self.send_header("connection", "close")
             self.send_header("request-id", f"req_fake{next(_ids)}")
             self.end_headers()
-            text = answer.text_before if isinstance(answer, StreamError) else answer.text
+            text = answer.text if isinstance(answer, TextAnswer) else answer.text_before
             message = self._message(body, TextAnswer(text, getattr(answer, "stop_reason", "end_turn"),
                                                      getattr(answer, "input_tokens", None)))
             tokens = words(message["content"][0]["text"])
@@ -209,11 +296,18 @@ def _handler_for(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
             self._event("content_block_start",
                         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
             self._event("ping", {"type": "ping"})
+            delay = answer.delay_s if isinstance(answer, TextAnswer) else 0.0
             for token in tokens:
+                time.sleep(delay)
                 self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                     "delta": {"type": "text_delta", "text": token}})
             if isinstance(answer, StreamError):
                 self._event("error", error_body(answer.type, answer.message))
+                return
+            if isinstance(answer, StreamFault):
+                if answer.kind == "malformed":
+                    self._event("content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {')
+                self.close_connection = True
                 return
             self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
             self._event("message_delta", {"type": "message_delta",

@@ -1,0 +1,114 @@
+"""The router's events over the real Anthropic SDK, faked only at the wire: incomplete streams and cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from hybrid.errors import BackendError, RequestCancelled
+from hybrid.events import Done, Failed, TextDelta
+from hybrid.router import Router
+from hybrid.settings import load_settings
+from hybrid.trace import TraceStore
+from hybrid.types import Request
+from models import build_backend
+from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI, refused_url
+from tests.fakes.backend import FakeBackend
+from tests.fakes.classifier import FixedClassifier
+
+pytest.importorskip("anthropic")
+
+
+@pytest.fixture
+def api():
+    with FakeAnthropicAPI() as fake:
+        yield fake
+
+
+def cloud_router(tmp_path, base_url: str, *, max_retries: int = 0, timeout_s: float = 5.0):
+    settings = load_settings(anthropic_api_key=DEFAULT_KEY, backends={
+        "sonnet": {"base_url": base_url, "max_retries": max_retries, "timeout_s": timeout_s}})
+    backends = {
+        "smollm2": FakeBackend("smollm2").enqueue("LOCAL TEXT"),
+        "sonnet": build_backend("sonnet", settings.backends["sonnet"], settings),
+        **{n: FakeBackend(n, is_local=False, ok=False) for n in ("haiku", "opus")},
+    }
+    trace = TraceStore(tmp_path / "t.db")
+    return Router(settings, backends, FixedClassifier(0.9), trace), backends, trace
+
+
+def streamed(events):
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+@pytest.mark.parametrize("fault", ["cut", "error_event", "malformed_sse"])
+def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_nor_charged(tmp_path, api, fault):
+    router, backends, trace = cloud_router(tmp_path, api.url)
+    api.enqueue_fault(fault, text_before="The answer begins")
+    events = list(router.run(Request.from_prompt("Prove there are infinitely many primes.")))
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.text_sent and isinstance(failed.error, BackendError)
+    assert failed.error.retryable
+    assert streamed(events) == "The answer begins"
+    assert backends["smollm2"].history == []
+    row = trace.get_request(failed.request_id)
+    assert row.status == "failed" and row.cost is None
+    call = next(s for s in trace.steps(row.id) if s.kind == "backend_call")
+    assert call.error and call.cost == 0.0 and call.output["text"] == "The answer begins"
+
+
+def test_a_cloud_stream_cut_before_message_stop_says_so(tmp_path, api):
+    router, _, _ = cloud_router(tmp_path, api.url)
+    api.enqueue_fault("cut", text_before="Half")
+    with pytest.raises(BackendError, match="ended before message_stop"):
+        router.complete(Request.from_prompt("q"))
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "overloaded", "server_error", "timeout", "drop", "cut"])
+def test_a_cloud_fault_before_any_text_falls_back_to_the_local_model(tmp_path, api, fault):
+    router, backends, trace = cloud_router(tmp_path, api.url, max_retries=0, timeout_s=0.3)
+    api.enqueue_fault(fault, text_before="", hang_s=2.0)
+    events = list(router.run(Request.from_prompt("q")))
+    done = events[-1]
+    assert isinstance(done, Done) and done.completion.backend == "smollm2"
+    assert streamed(events) == done.completion.text == "LOCAL TEXT"
+    assert trace.get_request(done.completion.request_id).fallback is True
+
+
+def test_a_refused_connection_falls_back_to_the_local_model(tmp_path):
+    router, _, _ = cloud_router(tmp_path, refused_url())
+    c = router.complete(Request.from_prompt("q"))
+    assert c.backend == "smollm2" and "fell back from sonnet to smollm2" in c.notes
+
+
+def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api):
+    router, _, trace = cloud_router(tmp_path, api.url)
+    api.enqueue_text(" ".join(f"word{i}" for i in range(200)), delay_s=0.01)
+    cancel = threading.Event()
+    events = []
+    for event in router.run(Request.from_prompt("q"), cancel=cancel):
+        events.append(event)
+        if isinstance(event, TextDelta):
+            cancel.set()
+    assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RequestCancelled)
+    deadline = time.monotonic() + 5
+    while api.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert api.disconnects == 1  # the fake API saw the client go away mid-stream
+    assert trace.get_request(events[0].request_id).status == "cancelled"
+
+
+def test_closing_the_events_of_a_cloud_stream_closes_the_http_connection(tmp_path, api):
+    router, _, trace = cloud_router(tmp_path, api.url)
+    api.enqueue_text(" ".join(f"word{i}" for i in range(200)), delay_s=0.01)
+    events = router.run(Request.from_prompt("q"))
+    decided = next(events)
+    next(events)
+    events.close()
+    deadline = time.monotonic() + 5
+    while api.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert api.disconnects == 1
+    assert trace.get_request(decided.request_id).status == "cancelled"
