@@ -68,7 +68,7 @@ def test_a_cloud_stream_cut_before_message_stop_says_so(tmp_path, api):
 
 @pytest.mark.parametrize("fault", ["rate_limit", "overloaded", "server_error", "timeout", "drop", "cut"])
 def test_a_cloud_fault_before_any_text_falls_back_to_the_local_model(tmp_path, api, fault):
-    router, backends, trace = cloud_router(tmp_path, api.url, max_retries=0, timeout_s=0.3)
+    router, _, trace = cloud_router(tmp_path, api.url, max_retries=0, timeout_s=0.3)
     api.enqueue_fault(fault, text_before="", hang_s=2.0)
     events = list(router.run(Request.from_prompt("q")))
     done = events[-1]
