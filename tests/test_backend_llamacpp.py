@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from hybrid.errors import BackendUnavailable
+from hybrid.events import TextDelta
 from hybrid.router import Router
 from hybrid.settings import BackendSpec, load_settings
 from hybrid.trace import TraceStore
@@ -38,10 +39,10 @@ def test_real_inference_through_the_router_is_traced(tmp_path, smollm2):
     trace = TraceStore(tmp_path / "t.db")
     backends = {"smollm2": smollm2, **{n: FakeBackend(n, is_local=False, ok=False) for n in ("haiku", "sonnet", "opus")}}
     router = Router(settings, backends, FixedClassifier(0.1), trace)
-    streamed: list[str] = []
-    c = router.complete(Request.from_prompt("What is the capital of France?", max_tokens=16), on_text=streamed.append)
+    events = list(router.run(Request.from_prompt("What is the capital of France?", max_tokens=16)))
+    c = events[-1].completion
     assert c.backend == "smollm2" and c.text.strip()
-    assert "".join(streamed) == c.text
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == c.text
     assert 20 < c.usage.input_tokens < 60 and 0 < c.usage.output_tokens <= 16
     row = trace.get_request(c.request_id)
     assert (row.status, row.backend, row.is_local, row.output) == ("done", "smollm2", True, c.text)

@@ -121,11 +121,15 @@ def test_cascade_with_real_local_draft_and_real_classifier(cloud, monkeypatch, d
     assert result.exit_code == 0, result.output
     (row,) = trace().recent(1)
     (draft,) = [s for s in trace().steps(row.id) if s.kind == "draft"]
-    assert draft.backend == "smollm2" and draft.output["draft"].strip()
+    (text,) = draft.output["drafts"]
+    assert draft.backend == "smollm2" and text.strip()
     assert 0.0 <= draft.output["score"] <= 1.0 and draft.output["escalate"] is escalated
+    assert result.stdout == row.output + "\n"  # what streamed is the final answer, never the held draft too
     if escalated:
         assert row.backend == "sonnet" and row.output == "The capital of France is Paris."
-        assert "cascade: draft from smollm2 escalated to sonnet" in result.output
+        assert "cascade: draft from smollm2 escalated to sonnet" in result.stderr
+        assert "draft rejected" in result.stderr and text not in result.stdout
     else:
-        assert row.backend == "smollm2" and "cascade: draft from smollm2 kept" in result.output
+        assert row.backend == "smollm2" and row.output == text
+        assert "cascade: draft from smollm2 kept" in result.stderr and "draft kept" in result.stderr
         assert cloud.messages_requests() == []
