@@ -50,7 +50,7 @@ def test_two_real_drafts_are_judged_together_and_the_streamed_text_is_the_answer
 
 
 def test_a_rejected_real_draft_is_never_streamed(tmp_path, smollm2):
-    router, backends = local_router(tmp_path, smollm2, mode="cascade", draft_threshold=0.0)
+    router, _ = local_router(tmp_path, smollm2, mode="cascade", draft_threshold=0.0)
     events = list(router.run(Request.from_prompt("What is the capital of France?", max_tokens=12)))
     completion = events[-1].completion
     assert completion.backend == "sonnet"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from hybrid.trace import RequestRecord, TraceStore
 
-STATUSES = ("routed", "streaming", "done", "failed")
+STATUSES = ("routed", "streaming", "done", "failed", "cancelled")
 PAGE = 500
 
 

@@ -30,7 +30,8 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 
 
 # backend cell: ⌂ local, ☁ cloud, ▸ answering now, → routed there (not started)
-STATUS_STYLE = {"received": "dim", "routed": "yellow", "streaming": "cyan", "done": "green", "failed": "bold red"}
+STATUS_STYLE = {"received": "dim", "routed": "yellow", "streaming": "cyan", "done": "green", "failed": "bold red",
+                "cancelled": "magenta"}
 
 
 def clock(tz: tzinfo | None) -> Callable[[float], str]:

@@ -34,6 +34,7 @@ class Summary:
     per_minute: tuple[float, ...]
     escalation_share: tuple[float, ...]
     classifier: str | None
+    cancelled: int = 0
 
     @property
     def local_share(self) -> float:
@@ -93,4 +94,5 @@ def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SP
         per_minute=tuple(per_minute),
         escalation_share=tuple(e / n if n else 0.0 for e, n in zip(escalated_per_minute, per_minute)),
         classifier=classifier,
+        cancelled=sum(1 for r in records if r.status == "cancelled"),
     )
