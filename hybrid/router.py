@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
-from hybrid.errors import BackendError, ClassifierError, HybridError, RequestCancelled, RequestError
+from hybrid.errors import BackendError, ClassifierError, ContextOverflow, HybridError, RequestCancelled, RequestError
 from hybrid.events import (
     Decided,
     Done,
@@ -63,6 +63,19 @@ class CallResult:
     finish_reason: str | None
     logprobs: tuple[float, ...]
     cached: bool
+
+
+class Cancel(threading.Event):
+    """A cancel event that says why: ``cancel.cancel("the server is busy")`` puts the reason in the trace.
+
+    ``Router.run`` takes any ``threading.Event``; a plain one records "the caller cancelled the request".
+    """
+
+    reason = CANCELLED
+
+    def cancel(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
 
 
 class NullTrace:
@@ -208,7 +221,7 @@ class _Run:
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
-            raise RequestCancelled(CANCELLED)
+            raise RequestCancelled(self.cancel.reason if isinstance(self.cancel, Cancel) else CANCELLED)
 
     # -- the whole request -------------------------------------------------
     def events(self) -> Iterator[Event]:
@@ -306,6 +319,9 @@ class _Run:
                     self.fell_back = True
                     self.notes.append(f"fell back from {name} to {nxt}")
                     yield FellBack(self.id, name, nxt, str(e))
+        if failures and all(isinstance(f, ContextOverflow) for f in failures):
+            raise ContextOverflow("router", "the prompt fits no backend's context window: "
+                                  + " | ".join(str(f) for f in failures))
         raise BackendError(
             "router", "every candidate backend failed: " + " | ".join(str(f) for f in failures),
             retryable=any(f.retryable for f in failures),

@@ -9,6 +9,7 @@ whatever still fails is raised as a ``BackendError`` the router can act on:
     unreadable event
     401 / 403 (key missing, wrong or not allowed) BackendUnavailable, retryable=False;
                                                   health() reports it until restart
+    400 "prompt is too long"                      ContextOverflow (retryable=False)
     400 and other 4xx                             BackendError(retryable=False), the API's message
 
 The API version this SDK speaks has no ``temperature`` parameter, so
@@ -26,7 +27,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from hybrid.errors import BackendError, BackendUnavailable
+from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
 from hybrid.settings import BackendSpec, Settings
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -133,6 +134,8 @@ class AnthropicBackend:
                     f"{kind} {when}: {detail}; the router falls back to another backend, or try again later",
                     retryable=True,
                 )
+            if status == 400 and "prompt is too long" in detail.lower():
+                return ContextOverflow(self.name, f"{detail}; shorten the conversation")
             if status == 404 and kind == "not_found_error":
                 return BackendError(
                     self.name, f"{detail}; check backends.{self.name}.model ({self.model!r})", retryable=False

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hybrid.errors import BackendError, RequestCancelled
+from hybrid.errors import BackendError, ContextOverflow, RequestCancelled
 from hybrid.events import Done, Failed, TextDelta
 from hybrid.router import Router
 from hybrid.settings import load_settings
@@ -112,3 +112,12 @@ def test_closing_the_events_of_a_cloud_stream_closes_the_http_connection(tmp_pat
         time.sleep(0.02)
     assert api.disconnects == 1
     assert trace.get_request(decided.request_id).status == "cancelled"
+
+
+def test_a_prompt_too_long_for_the_cloud_is_a_context_overflow(tmp_path, api):
+    router, backends, _ = cloud_router(tmp_path, api.url)
+    backends["smollm2"].queue.clear()
+    backends["smollm2"].enqueue(ContextOverflow("smollm2", "prompt is 3000 tokens but the context window is 2048"))
+    api.enqueue_error(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum")
+    with pytest.raises(ContextOverflow, match="200000 maximum"):
+        router.complete(Request.from_prompt("a very long document"))

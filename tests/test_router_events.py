@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
-from hybrid.errors import BackendError, RequestCancelled
+from hybrid.errors import BackendError, ContextOverflow, RequestCancelled
 from hybrid.events import Decided, Done, DraftDiscarded, DraftHeld, DraftKept, Failed, FellBack, TextDelta
+from hybrid.router import Cancel
 from hybrid.types import CheckResult, Request
 from tests.fakes.backend import FailAfter
 from tests.fakes.classifier import FixedClassifier
@@ -228,3 +229,31 @@ def test_every_event_carries_the_trace_request_id(tmp_path):
     assert isinstance(events[0], Decided) and isinstance(events[-1], Done)
     assert not any(isinstance(e, (DraftKept, FellBack, Failed)) for e in events)
     assert any(isinstance(e, DraftDiscarded) for e in events)
+
+
+def test_a_prompt_too_long_for_the_local_model_goes_to_the_cloud(tmp_path):
+    router, backends, _ = fake_router(tmp_path, classifier=FixedClassifier(0.1))
+    backends["smollm2"].enqueue(ContextOverflow("smollm2", "prompt is 3000 tokens but the context window is 2048"))
+    c = router.complete(Request.from_prompt("a very long document"))
+    assert c.backend == "sonnet" and "fell back from smollm2 to sonnet" in c.notes
+
+
+def test_a_prompt_too_long_for_every_backend_is_a_context_overflow(tmp_path):
+    router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1))
+    backends["smollm2"].enqueue(ContextOverflow("smollm2", "prompt is 3000 tokens but the context window is 2048"))
+    backends["sonnet"].enqueue(ContextOverflow("sonnet", "prompt is too long: 300000 tokens > 200000 maximum"))
+    events = list(router.run(Request.from_prompt("a very long document")))
+    failed = events[-1]
+    assert isinstance(failed.error, ContextOverflow) and not failed.error.retryable
+    assert "context window is 2048" in str(failed.error) and "200000 maximum" in str(failed.error)
+    assert trace.get_request(failed.request_id).status == "failed"
+
+
+def test_a_cancel_can_say_why_and_the_trace_keeps_it(tmp_path):
+    router, _, trace = fake_router(tmp_path)
+    cancel = Cancel()
+    cancel.cancel("the server is busy: smollm2 has 16 requests waiting")
+    (failed,) = router.run(Request.from_prompt("hi"), cancel=cancel)
+    assert str(failed.error) == "the server is busy: smollm2 has 16 requests waiting"
+    row = trace.get_request(failed.request_id)
+    assert (row.status, row.error) == ("cancelled", "the server is busy: smollm2 has 16 requests waiting")
