@@ -16,7 +16,6 @@ Secrets handed to the store are scrubbed from everything it writes.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import sqlite3
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid.errors import TraceError
+from hybrid.owner import OwnerLock
 
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 REDACTED = "[redacted]"
@@ -136,64 +136,6 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, 
 
 UNFINISHED = ("received", "routed", "streaming")
 PROCESS_ENDED = "the process ended before the request finished"
-_OWNER_TOKEN = re.compile(r"\d+-[0-9a-f]{12}")
-
-
-class OwnerLock:
-    """A store's claim on the rows it starts: a lock file held while it is open.
-
-    The operating system releases the lock however the process ends (``kill -9``
-    included), and a fresh random token per store makes a reused pid harmless.
-    Without ``fcntl`` (Windows) no owner can be proven gone, so nothing is recovered.
-    """
-
-    def __init__(self, db_path: Path) -> None:
-        self.directory = db_path.with_name(db_path.name + ".owners")
-        self.token = f"{os.getpid()}-{secrets.token_hex(6)}"
-        self._fd: int | None = None
-        fcntl = _fcntl()
-        if fcntl is None:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.directory / self.token, os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            (self.directory / self.token).unlink(missing_ok=True)
-            os.close(self._fd)
-            self._fd = None
-
-    def is_gone(self, owner: str | None) -> bool:
-        """Whether the store that wrote ``owner`` has closed or its process has ended."""
-        fcntl = _fcntl()
-        if fcntl is None or owner == self.token:
-            return False
-        if owner is None:
-            return True  # written before owners were recorded
-        if not _OWNER_TOKEN.fullmatch(owner):
-            return False
-        try:
-            fd = os.open(self.directory / owner, os.O_RDWR)
-        except FileNotFoundError:
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-        return True
-
-
-def _fcntl():
-    try:
-        import fcntl
-    except ImportError:
-        return None
-    return fcntl
-
-
 @dataclass(frozen=True)
 class RequestRecord:
     id: str
@@ -323,7 +265,7 @@ class TraceStore:
                 self._db.execute("ROLLBACK")
                 raise
         for owner in gone - {None}:
-            (self._owner.directory / owner).unlink(missing_ok=True)
+            self._owner.forget(owner)
         return recovered
 
     # -- writing ------------------------------------------------------------
