@@ -24,10 +24,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hybrid.errors import RequestCancelled
-from hybrid.events import Decided, Done, Failed
+from hybrid.events import Decided, Done, Failed, TextDelta
 from hybrid.server import anthropic_api, openai_api
 from hybrid.server.auth import TokenCheck
-from hybrid.server.bridge import Bridge, EventSource, Rejected, Run
+from hybrid.server.bridge import Bridge, EventSource, Rejected, Run, ServerFault
 from hybrid.server.common import ApiError, api_error_for, dumps, model_ids
 from hybrid.server.metrics import Metrics
 from hybrid.settings import ServerSettings
@@ -82,14 +82,13 @@ async def _watch_disconnect(request: Request, run: Run) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _cancel_on_disconnect(request: Request, run: Run) -> AsyncIterator[None]:
+async def _watching(request: Request, run: Run) -> AsyncIterator[None]:
+    """While inside, a client that disconnects cancels ``run``."""
     watcher = asyncio.create_task(_watch_disconnect(request, run))
     try:
         yield
     finally:
         watcher.cancel()
-        if not run.finished:  # the client went away, or the reply could not be sent: stop the work
-            run.cancel.set()
 
 
 class Server:
@@ -139,6 +138,7 @@ class Server:
             return Response(status_code=400)  # nobody will read it
         run, first = await self.bridge.start(call.request, partial(self.metrics.observe, api.name))
         if isinstance(first, Rejected):
+            await run.result()  # the router has ended the cancelled request (and traced it) before we answer
             self.metrics.rejected.labels(first.decided.decision.target).inc()
             retry = str(self.settings.retry_after_s)
             return api.error(ApiError("rate_limit", f"{first.decided.decision.target} is busy: its queue of "
@@ -149,29 +149,44 @@ class Server:
         headers = {"x-hybrid-request-id": run.request_id}
         if isinstance(first, Decided):
             headers["x-hybrid-target"] = first.decision.target
+        async with _watching(request, run):
+            head = await self._until_text(first, run)
+            if not call.stream and isinstance(head[-1], TextDelta):
+                head.append(await run.result())
+        if isinstance(head[-1], Failed):  # nothing was sent yet, so the status code can say it
+            return self._failed(api, head[-1], run)
         if call.stream:
-            events = self._events_after(first, run)
-            body = self._guarded(request, run, api.wire.stream(call, run.request_id, events))
+            body = self._guarded(request, run, api.wire.stream(call, run.request_id, self._replay(head, run)))
             return StreamingResponse(body, media_type="text/event-stream",
                                      headers={**headers, "cache-control": "no-cache"})
-        async with _cancel_on_disconnect(request, run):
-            outcome = first if isinstance(first, Done) else await run.result()
-        if isinstance(outcome, Failed):
-            return self._failed(api, outcome, run)
-        c = outcome.completion
+        c = head[-1].completion
         return Response(dumps(api.body(call, c)), 200, {**headers, "x-hybrid-backend": c.backend}, JSON)
 
     @staticmethod
-    async def _events_after(first: Any, run: Run) -> AsyncIterator[Any]:
-        yield first
+    async def _until_text(first: Any, run: Run) -> list[Any]:
+        """Events up to the first answer text, the end, or a failure: the reply's status depends on them."""
+        head = [first]
+        while not isinstance(head[-1], TextDelta | Done | Failed):
+            event = await run.next()
+            head.append(event or Failed(run.request_id, ServerFault("the router ended without an answer")))
+        return head
+
+    @staticmethod
+    async def _replay(head: list[Any], run: Run) -> AsyncIterator[Any]:
+        for event in head:
+            yield event
         async for event in run.events():
             yield event
 
     @staticmethod
     async def _guarded(request: Request, run: Run, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
-        async with _cancel_on_disconnect(request, run):
-            async for chunk in chunks:
-                yield chunk
+        try:
+            async with _watching(request, run):
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            if not run.finished:  # the client went away, or the reply could not be sent: stop the work
+                run.cancel.set()
 
     @staticmethod
     def _failed(api: Api, failed: Failed, run: Run) -> Response:
