@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hybrid.errors import HybridError
-from hybrid.events import Done, DraftDiscarded, DraftHeld, DraftKept, Event, Failed, FellBack, TextDelta
+from hybrid.events import Done, Event, Failed, TextDelta, describe
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import RequestRecord, TraceStore
 from hybrid.types import Completion, Request
@@ -134,25 +134,14 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
     )
 
 
-def _note(text: str) -> None:
-    click.secho(f"· {text}", err=True, dim=True)
-
-
 def _stream_answer(events: Iterator[Event]) -> Completion:
     """Answer text to stdout as it becomes final; what happens on the way, in short notes on stderr."""
     for event in events:
-        if isinstance(event, TextDelta):
+        note = describe(event)
+        if note:
+            click.secho(f"· {note}", err=True, dim=True)
+        elif isinstance(event, TextDelta):
             click.echo(event.text, nl=False)
-        elif isinstance(event, DraftHeld):
-            drafts = f"{event.count} drafts" if event.count > 1 else "a draft"
-            _note(f"{event.backend} is writing {drafts}; it is checked before it is shown")
-        elif isinstance(event, DraftKept):
-            _note(f"draft kept (score {event.assessment.score:.2f})")
-        elif isinstance(event, DraftDiscarded):
-            why = "; ".join(c.reason or c.name for c in event.assessment.fired) or f"score {event.assessment.score:.2f}"
-            _note(f"draft rejected ({why}); {event.escalate_to} answers instead")
-        elif isinstance(event, FellBack):
-            _note(f"{event.from_backend} failed ({event.why}); {event.to_backend} answers instead")
         elif isinstance(event, Done):
             click.echo()
             return event.completion

@@ -88,3 +88,21 @@ class Failed:
 
 
 Event = Decided | DraftHeld | DraftKept | DraftDiscarded | FellBack | TextDelta | Done | Failed
+
+
+def describe(event: Event) -> str | None:
+    """What happened on the way to the answer, in a few words (the CLI's stderr notes, the dashboard's demo line).
+
+    ``None`` for the answer itself (text, done, failed) and for the decision, which each surface shows its own way.
+    """
+    if isinstance(event, DraftHeld):
+        drafts = f"{event.count} drafts" if event.count > 1 else "a draft"
+        return f"{event.backend} is writing {drafts}; it is checked before it is shown"
+    if isinstance(event, DraftKept):
+        return f"draft kept (score {event.assessment.score:.2f})"
+    if isinstance(event, DraftDiscarded):
+        why = "; ".join(c.reason or c.name for c in event.assessment.fired) or f"score {event.assessment.score:.2f}"
+        return f"draft rejected ({why}); {event.escalate_to} answers instead"
+    if isinstance(event, FellBack):
+        return f"{event.from_backend} failed ({event.why}); {event.to_backend} answers instead"
+    return None

@@ -7,6 +7,7 @@ import time
 from hybrid.demo import DEMO_WORKLOAD, run_demo
 from hybrid.trace import TraceStore
 from tests.fakes.backend import FakeBackend
+from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router
 from tests.test_tui_app import SIZE, plain, sync, until
 from tui.app import HybridApp
@@ -30,7 +31,7 @@ async def test_quitting_mid_demo_cancels_the_request_in_flight_and_starts_no_oth
     slow = SlowBackend("smollm2").enqueue(" ".join(["word"] * 400))
     router.backends["smollm2"] = slow
     app = HybridApp(trace, config_file=tmp_path / "config.toml", threshold=0.5, router=router, poll_interval=0.05,
-                    workload=lambda cancel: run_demo(router, cancel=cancel))
+                    workload=lambda cancel, on_event: run_demo(router, cancel=cancel, on_event=on_event))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: any(r.status == "streaming" for r in trace.recent(5)))
         await pilot.press("q")
@@ -38,6 +39,20 @@ async def test_quitting_mid_demo_cancels_the_request_in_flight_and_starts_no_oth
     rows = trace.recent(20)
     assert len(rows) == 1 < len(DEMO_WORKLOAD)
     assert rows[0].status == "cancelled" and slow.closed  # the model stopped writing
+
+
+@sync
+async def test_the_demo_line_says_when_a_draft_is_held_back(tmp_path):
+    router, _, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1, draft_score=0.9),
+                                   routing={"mode": "cascade"})
+    router.backends["smollm2"] = SlowBackend("smollm2").enqueue(" ".join(["word"] * 400))
+    app = HybridApp(trace, config_file=tmp_path / "config.toml", threshold=0.5, router=router, poll_interval=0.05,
+                    workload=lambda cancel, on_event: run_demo(router, cancel=cancel, on_event=on_event))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "smollm2 is writing a draft" in (app.demo_state or ""))
+        await pilot.press("q")
+    assert app.demo_idle.wait(5)
+    assert trace.recent(1)[0].status == "cancelled"
 
 
 def test_cancelled_requests_are_counted_and_filterable(tmp_path):

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Input
 from textual.worker import get_current_worker
 
 from hybrid.errors import HybridError
+from hybrid.events import Event, describe
 from hybrid.settings import set_config_value
 from hybrid.trace import RequestRecord, TraceStore
 from tui.feed import FeedFilter, TraceFollower
@@ -45,6 +46,8 @@ from tui.widgets.summary import SummaryPanel
 from tui.widgets.training_panel import TrainingPanel
 
 THRESHOLD_STEP = 0.05
+DemoWorkload = Callable[[threading.Event, Callable[[Event], None]], Iterable[Any]]
+"""``workload(cancel, on_event)``: the demo's outcomes; ``on_event`` sees each router event as it happens."""
 
 
 class HybridApp(App[None]):
@@ -73,7 +76,7 @@ class HybridApp(App[None]):
         threshold: float,
         router: Any = None,
         trainer: Trainer | None = None,
-        workload: Callable[[threading.Event], Iterable[Any]] | None = None,
+        workload: DemoWorkload | None = None,
         now: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         poll_interval: float = 0.5,
@@ -323,11 +326,17 @@ class HybridApp(App[None]):
 
     # -- the demo workload --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="demo")
-    def _run_demo(self, workload: Callable[[threading.Event], Iterable[Any]]) -> None:
+    def _run_demo(self, workload: DemoWorkload) -> None:
         worker = get_current_worker()
         done = failed = 0
+
+        def on_event(event: Event) -> None:
+            note = describe(event)
+            if note:
+                self.post_message(DemoProgressed(done, failed, note=note))
+
         try:
-            for outcome in workload(self._stopping):  # set on unmount: the request in flight is cancelled
+            for outcome in workload(self._stopping, on_event):  # _stopping: set on unmount, cancels the request
                 done += 1
                 failed += getattr(outcome, "error", None) is not None
                 self.post_message(DemoProgressed(done, failed))
@@ -344,4 +353,6 @@ class HybridApp(App[None]):
         self.demo_state = f"demo {state}: {message.done} requests, {message.failed} failed"
         if message.error:
             self.demo_state += f" ({message.error})"
+        if message.note:
+            self.demo_state += f" · {message.note}"
         self._refresh()

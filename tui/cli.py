@@ -49,7 +49,8 @@ def command(obj, demo: bool, max_tokens: int) -> None:
             settings, paths,
             on_promoted=(lambda: router.use_classifier(load_classifier(settings, paths))) if router else None,
         ),
-        workload=(lambda cancel: run_demo(router, max_tokens=max_tokens, cancel=cancel)) if router is not None else None,
+        workload=(lambda cancel, on_event: run_demo(router, max_tokens=max_tokens, cancel=cancel, on_event=on_event))
+        if router is not None else None,
         cloud_status=cloud,
     )
     try:

@@ -80,6 +80,8 @@ class DemoProgressed(_Posted):
     failed: int
     finished: bool = False
     error: str | None = None
+    note: str | None = None
+    """What the request in flight is going through (a held draft, a fallback), from the router's events."""
 
 
 @dataclass(eq=False)
