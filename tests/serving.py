@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from hybrid.server import create_app, uvicorn_config
@@ -49,3 +54,38 @@ def serving(router: Any, *, local: list[str] | None = None, **settings: Any) -> 
     finally:
         uv.should_exit = True
         thread.join(10)
+
+
+class HybridServe:
+    """``hybrid serve`` as a real subprocess on a free loopback port, its cloud backends at ``cloud_url``."""
+
+    def __init__(self, home: Path, cloud_url: str, *, api_key: str, extra_env: dict[str, str] | None = None) -> None:
+        from tests.helpers import closed_port
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "ANTHROPIC_"))}
+        env |= {"HYBRID_HOME": str(home), "ANTHROPIC_API_KEY": api_key, **(extra_env or {})}
+        for name in ("HAIKU", "SONNET", "OPUS"):
+            env |= {f"HYBRID_BACKENDS__{name}__BASE_URL": cloud_url, f"HYBRID_BACKENDS__{name}__MAX_RETRIES": "0"}
+        self.env = env
+        self.port = closed_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.trace_db = home / "data" / "trace.db"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 90) -> HybridServe:
+        self.proc = subprocess.Popen([sys.executable, "-m", "hybrid.cli", "serve", "--port", str(self.port)],
+                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.proc.poll() is None, self.proc.stdout.read()
+            assert time.monotonic() < deadline, "hybrid serve did not come up"
+            try:
+                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

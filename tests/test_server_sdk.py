@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import anthropic
-import httpx
 import openai
 import pytest
 
 from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
 from tests.fakes.classifier import FixedClassifier
-from tests.helpers import closed_port, fake_router
-from tests.serving import serving
+from tests.helpers import fake_router
+from tests.serving import HybridServe, serving
 
 ASK = [{"role": "user", "content": "Capital of France?"}]
 
@@ -73,28 +67,11 @@ def test_anthropic_sdk_whole_and_streamed(served):
 def hybrid_serve(tmp_path):
     """``hybrid serve`` as a subprocess: real SmolLM2 locally, the cloud faked at its wire."""
     with FakeAnthropicAPI() as cloud:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "ANTHROPIC_"))}
-        env |= {"HYBRID_HOME": str(tmp_path / "home"), "ANTHROPIC_API_KEY": DEFAULT_KEY}
-        env |= {f"HYBRID_BACKENDS__{n}__BASE_URL": cloud.url for n in ("HAIKU", "SONNET", "OPUS")}
-        env |= {f"HYBRID_BACKENDS__{n}__MAX_RETRIES": "0" for n in ("HAIKU", "SONNET", "OPUS")}
-        port = closed_port()
-        proc = subprocess.Popen([sys.executable, "-m", "hybrid.cli", "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        base = f"http://127.0.0.1:{port}"
+        server = HybridServe(tmp_path / "home", cloud.url, api_key=DEFAULT_KEY).start()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "hybrid serve did not come up"
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            yield base, cloud, tmp_path / "home" / "data" / "trace.db"
+            yield server.base, cloud, server.trace_db
         finally:
-            proc.terminate()
-            proc.wait(10)
+            server.stop()
 
 
 @pytest.mark.slow

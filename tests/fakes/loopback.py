@@ -16,6 +16,11 @@ class Recorded:
     body: dict[str, Any] | None
 
 
+class _Listener(ThreadingHTTPServer):
+    request_queue_size = 256  # the stdlib's 5 drops connections when a load test sends dozens at once
+    daemon_threads = True
+
+
 class LoopbackServer:
     """Base for the fakes: ``with Fake() as api: ... api.url ...``.
 
@@ -36,8 +41,7 @@ class LoopbackServer:
         return f"http://{host}:{port}"
 
     def __enter__(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Listener(("127.0.0.1", 0), self._handler_class())
         serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         serve.start()
         return self
