@@ -45,3 +45,16 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_cancelled_at(router, request, event_type):
+    """All the events of ``router.run(request)``, setting its cancel event as soon as one of ``event_type`` arrives."""
+    import threading
+
+    cancel = threading.Event()
+    events = []
+    for event in router.run(request, cancel=cancel):
+        events.append(event)
+        if isinstance(event, event_type):
+            cancel.set()
+    return events

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -17,6 +16,7 @@ from models import build_backend
 from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI, refused_url
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
+from tests.helpers import run_cancelled_at
 
 pytest.importorskip("anthropic")
 
@@ -37,6 +37,14 @@ def cloud_router(tmp_path, base_url: str, *, max_retries: int = 0, timeout_s: fl
     }
     trace = TraceStore(tmp_path / "t.db")
     return Router(settings, backends, FixedClassifier(0.9), trace), backends, trace
+
+
+def disconnects(api) -> int:
+    """The fake API's count of streams the client closed, once it has noticed (its next write fails)."""
+    deadline = time.monotonic() + 5
+    while api.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return api.disconnects
 
 
 def streamed(events):
@@ -86,17 +94,9 @@ def test_a_refused_connection_falls_back_to_the_local_model(tmp_path):
 def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api):
     router, _, trace = cloud_router(tmp_path, api.url)
     api.enqueue_text(" ".join(f"word{i}" for i in range(200)), delay_s=0.01)
-    cancel = threading.Event()
-    events = []
-    for event in router.run(Request.from_prompt("q"), cancel=cancel):
-        events.append(event)
-        if isinstance(event, TextDelta):
-            cancel.set()
+    events = run_cancelled_at(router, Request.from_prompt("q"), TextDelta)
     assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RequestCancelled)
-    deadline = time.monotonic() + 5
-    while api.disconnects == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert api.disconnects == 1  # the fake API saw the client go away mid-stream
+    assert disconnects(api) == 1  # the fake API saw the client go away mid-stream
     assert trace.get_request(events[0].request_id).status == "cancelled"
 
 
@@ -107,10 +107,7 @@ def test_closing_the_events_of_a_cloud_stream_closes_the_http_connection(tmp_pat
     decided = next(events)
     next(events)
     events.close()
-    deadline = time.monotonic() + 5
-    while api.disconnects == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert api.disconnects == 1
+    assert disconnects(api) == 1
     assert trace.get_request(decided.request_id).status == "cancelled"
 
 

@@ -12,7 +12,7 @@ from hybrid.router import Cancel
 from hybrid.types import CheckResult, Request
 from tests.fakes.backend import FailAfter
 from tests.fakes.classifier import FixedClassifier
-from tests.helpers import fake_router
+from tests.helpers import fake_router, run_cancelled_at
 
 CASCADE = {"mode": "cascade"}
 
@@ -167,12 +167,7 @@ def test_further_drafts_come_from_the_configured_draft_backends(tmp_path):
 def test_a_cancelled_request_stops_the_backend_stream_and_is_traced_as_cancelled(tmp_path):
     router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.2))
     backends["smollm2"].enqueue("one two three four five")
-    cancel = threading.Event()
-    events = []
-    for event in router.run(Request.from_prompt("count"), cancel=cancel):
-        events.append(event)
-        if isinstance(event, TextDelta):
-            cancel.set()
+    events = run_cancelled_at(router, Request.from_prompt("count"), TextDelta)
     assert squeeze(events) == ["Decided", "TextDelta", "Failed"]
     assert isinstance(events[-1].error, RequestCancelled) and events[-1].text_sent
     assert streamed(events) == "one"
@@ -210,12 +205,7 @@ def test_a_request_cancelled_before_it_starts_calls_no_backend(tmp_path):
 def test_cancelling_a_held_draft_sends_nothing(tmp_path):
     router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1, draft_score=0.9), routing=CASCADE)
     backends["smollm2"].enqueue("draft words here")
-    cancel = threading.Event()
-    events = []
-    for event in router.run(Request.from_prompt("q"), cancel=cancel):
-        events.append(event)
-        if isinstance(event, DraftHeld):
-            cancel.set()
+    events = run_cancelled_at(router, Request.from_prompt("q"), DraftHeld)
     assert names(events) == ["Decided", "DraftHeld", "Failed"] and not events[-1].text_sent
     assert backends["sonnet"].history == [] and backends["smollm2"].history == []  # not even started
     assert trace.get_request(events[0].request_id).status == "cancelled"

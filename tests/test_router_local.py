@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from hybrid.errors import RequestCancelled
@@ -15,6 +13,7 @@ from hybrid.trace import TraceStore
 from hybrid.types import Request
 from models import build_backend
 from tests.fakes.backend import FakeBackend
+from tests.helpers import run_cancelled_at
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +58,8 @@ def test_a_rejected_real_draft_is_never_streamed(tmp_path, smollm2):
 
 def test_cancelling_real_generation_stops_llama_cpp_and_frees_the_model(tmp_path, smollm2):
     router, _ = local_router(tmp_path, smollm2)
-    cancel = threading.Event()
-    events = []
-    for event in router.run(Request.from_prompt("Write a long story about a dragon.", max_tokens=200),
-                            cancel=cancel):
-        events.append(event)
-        if isinstance(event, TextDelta):
-            cancel.set()
+    events = run_cancelled_at(router, Request.from_prompt("Write a long story about a dragon.", max_tokens=200),
+                              TextDelta)
     assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RequestCancelled)
     row = router.trace.get_request(events[0].request_id)
     assert row.status == "cancelled"
