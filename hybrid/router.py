@@ -278,6 +278,7 @@ class _Run:
             duration_s=time.perf_counter() - t0,
         )
         names = [*router.settings.routing.local, router.policy.cloud_for(request.task)]
+        names += [request.pin] if request.pin in router.backends else []  # a pinned backend is health-checked too
         decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names))
         self.trace.add_step(self.id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(

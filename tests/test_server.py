@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from hybrid.errors import BackendError, ConfigError
+from hybrid.errors import BackendError, ConfigError, ContextOverflow
 from hybrid.server.auth import check_exposure
 from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router
@@ -155,6 +155,27 @@ def test_backend_failure_is_503_in_each_shape_and_traced(routed):
     assert r.status_code == 503 and r.json()["error"]["type"] == "overloaded_error"
 
 
+def test_a_prompt_no_backend_can_fit_is_a_400_in_each_shape(routed):
+    base, backends, trace, _ = routed
+    for _ in range(2):
+        backends["smollm2"].enqueue(ContextOverflow("smollm2", "prompt is 9000 tokens but the context window is 2048"))
+        backends["sonnet"].enqueue(ContextOverflow("sonnet", "prompt is too long: 250000 tokens > 200000 maximum"))
+    r = httpx.post(base + CHAT, json={"messages": user("a very long prompt")})
+    error = r.json()["error"]
+    assert r.status_code == 400 and (error["type"], error["code"]) == ("invalid_request_error", "context_length_exceeded")
+    assert "context window" in error["message"] and error["param"] == "messages"
+    r = httpx.post(base + MESSAGES, json={"model": "hybrid", "max_tokens": 5, "messages": user("a very long prompt")})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert trace.get_request(r.headers["x-hybrid-request-id"]).status == "failed"
+
+
+def test_a_pinned_backend_that_is_down_is_503_not_another_backend(routed):
+    base, backends, *_ = routed
+    backends["opus"].ok = False
+    r = httpx.post(base + CHAT, json={"model": "opus", "messages": user("hi")})
+    assert r.status_code == 503 and "pinned by the request but unavailable" in r.json()["error"]["message"]
+
+
 def test_body_over_the_limit_is_413(tmp_path):
     router, *_ = fake_router(tmp_path)
     with serving(router, max_body_bytes=2048) as (base, _):
@@ -174,7 +195,8 @@ def test_a_full_local_queue_answers_429_with_retry_after_and_frees_up(tmp_path):
         r = client.post(base + CHAT, json={"messages": user("b")})
         assert r.status_code == 429 and r.headers["retry-after"] == "3"
         assert r.json()["error"]["type"] == "rate_limit_error"
-        assert trace.get_request(r.headers["x-hybrid-request-id"]).status == "cancelled"
+        row = trace.get_request(r.headers["x-hybrid-request-id"])
+        assert row.status == "cancelled" and "the server is busy: smollm2's queue is full" in row.error
         gated.gate.set()
         first.join(5)
         assert client.post(base + CHAT, json={"messages": user("c")}).status_code == 200

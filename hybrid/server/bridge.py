@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from hybrid.errors import HybridError
 from hybrid.events import Decided, Done, Event, Failed
+from hybrid.router import Cancel
 from hybrid.types import Request
 
 _END = object()
@@ -76,7 +77,7 @@ class Run:
     """One request in flight: its events, in order, as an async iterator; ``cancel`` stops it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, event_timeout_s: float) -> None:
-        self.cancel = threading.Event()
+        self.cancel = Cancel()
         self.request_id = ""
         self._loop = loop
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -152,7 +153,7 @@ class Bridge:
                 observe(event)
                 if isinstance(event, Decided) and admitted is None and not run.cancel.is_set():
                     if not self._admission.enter(event.decision.target):
-                        run.cancel.set()
+                        run.cancel.cancel(f"the server is busy: {event.decision.target}'s queue is full (server.queue_size)")
                         run.emit(Rejected(event))
                         continue
                     admitted = event.decision.target
