@@ -394,6 +394,7 @@ class _Run:
             self.trace.add_step(
                 self.id, "fallback", output={"from": cloud, "to": kept.backend, "why": str(e), "kept": "draft"}
             )
+            self.fell_back = True
             self.notes.append(f"{cloud} failed ({e}); the draft from {kept.backend} answers")
             yield FellBack(self.id, cloud, kept.backend, str(e))
             yield from self._send(kept)

@@ -123,6 +123,7 @@ def test_cascade_sends_the_draft_when_the_cloud_fails_before_any_text(tmp_path):
     assert names(events) == ["Decided", "DraftHeld", "DraftDiscarded", "FellBack", "TextDelta", "Done"]
     assert (events[3].from_backend, events[3].to_backend) == ("sonnet", "smollm2")
     assert streamed(events) == events[-1].completion.text == "the draft"
+    assert router.trace.get_request(events[0].request_id).fallback is True
 
 
 def test_cascade_cloud_failing_mid_answer_is_not_followed_by_the_draft(tmp_path):
