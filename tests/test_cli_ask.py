@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from hybrid.cli import main
 from hybrid.errors import BackendError
+from hybrid.settings import Paths
 from hybrid.trace import TraceStore
 from hybrid.types import CheckResult
 from tests.fakes.backend import FailAfter
@@ -65,3 +66,14 @@ def test_an_answer_that_breaks_off_says_it_is_incomplete_and_fails(routed):
     assert "error: the answer above stopped part-way and is incomplete: sonnet: stream cut" in result.stderr
     assert backends["smollm2"].history == []
     assert TraceStore(trace.path).recent(1)[0].status == "failed"  # the CLI closed its own store
+
+
+def test_logs_lists_cancelled_requests():
+    store = TraceStore(Paths.resolve().trace_db)
+    for request_id, status in (("aaaa", "done"), ("bbbb", "cancelled")):
+        store.start_request(request_id, task="chat", messages=[{"role": "user", "content": "hi"}], params={})
+        store.update_request(request_id, status=status)
+    store.close()
+    result = CliRunner().invoke(main, ["logs", "--status", "cancelled"])
+    assert result.exit_code == 0, result.output
+    assert "bbbb" in result.output and "cancelled" in result.output and "aaaa" not in result.output
