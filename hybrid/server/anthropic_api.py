@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hybrid.events import Done, Failed, TextDelta
 from hybrid.server.common import (
@@ -20,12 +20,12 @@ from hybrid.server.common import (
     api_error_for,
     decision_info,
     dumps,
-    resolve_model,
-    routing_hints,
+    make_call,
+    read_body_as,
+    reject_unsupported,
     unsupported,
-    validation_error,
 )
-from hybrid.types import Completion, Message, Request
+from hybrid.types import Completion, Message
 
 ERROR_TYPES: dict[str, str] = {
     "invalid_request": "invalid_request_error", "context_length": "invalid_request_error",
@@ -84,9 +84,7 @@ class MessagesBody(BaseModel):
     mcp_servers: Any = None
 
     def check_supported(self) -> None:
-        for field, feature in UNSUPPORTED_OPTIONS.items():
-            if getattr(self, field) not in (None, []):
-                raise unsupported(feature)
+        reject_unsupported(self, UNSUPPORTED_OPTIONS)
 
 
 def _text(blocks: str | list[Block], where: str) -> str:
@@ -99,24 +97,14 @@ def _text(blocks: str | list[Block], where: str) -> str:
 
 
 def parse(raw: bytes, headers: Mapping[str, str], backends: Mapping[str, Any]) -> Call:
-    try:
-        body = MessagesBody.model_validate_json(raw)
-    except ValidationError as e:
-        raise validation_error(e) from None
+    body = read_body_as(MessagesBody, raw)
     body.check_supported()
     messages = [Message(m.role, _text(m.content, f"messages[{i}].content")) for i, m in enumerate(body.messages)]
     if body.system:
         messages.insert(0, Message("system", _text(body.system, "system")))
-    metadata = {k: v for k, v in (body.metadata or {}).items() if v is not None}
-    request = Request(
-        messages=tuple(messages),
-        max_tokens=body.max_tokens,
-        temperature=body.temperature or 0.0,
-        metadata={**metadata, "client_model": body.model},
-        pin=resolve_model(body.model, backends),
-        **routing_hints(body.task, body.parent_id, headers),
-    )
-    return Call(request, body.model, bool(body.stream))
+    return make_call(body, messages, max_tokens=body.max_tokens, temperature=body.temperature or 0.0,
+                     metadata={k: v for k, v in (body.metadata or {}).items() if v is not None},
+                     headers=headers, backends=backends)
 
 
 def message_body(call: Call, c: Completion) -> dict[str, Any]:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
-from hybrid.types import Completion, Request
+from hybrid.types import Completion, Message, Request
 
 Kind = Literal[
     "invalid_request", "context_length", "unsupported", "auth", "not_found", "no_route", "too_large", "timeout",
     "rate_limit", "backend", "unavailable", "internal",
 ]
+
+M = TypeVar("M", bound=BaseModel)
 
 STATUS: dict[str, int] = {
     "invalid_request": 400, "context_length": 400, "unsupported": 400, "auth": 401, "not_found": 404, "no_route": 404,
@@ -74,6 +76,22 @@ def unsupported(feature: str, hint: str = "") -> ApiError:
     return ApiError("unsupported", f"{feature} is not supported by hybrid{'; ' + hint if hint else ''}")
 
 
+def read_body_as(model: type[M], raw: bytes) -> M:
+    """The body parsed into ``model``, or a 400 naming the field."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as e:
+        raise validation_error(e) from None
+
+
+def reject_unsupported(body: BaseModel, features: Mapping[str, str], harmless: Mapping[str, Any] = {}) -> None:
+    """A 400 for the first field in ``features`` that is set (to anything but empty or its ``harmless`` value)."""
+    for name, feature in features.items():
+        value = getattr(body, name)
+        if value not in (None, False, []) and (name not in harmless or value != harmless[name]):
+            raise unsupported(feature)
+
+
 @dataclass(frozen=True)
 class Call:
     """A parsed request body: the router's Request plus how to answer it."""
@@ -82,6 +100,17 @@ class Call:
     model: str
     stream: bool
     include_usage: bool = False
+
+
+def make_call(body: Any, messages: list[Message], *, max_tokens: int, temperature: float, metadata: Mapping[str, str],
+              headers: Mapping[str, str], backends: Mapping[str, Any], include_usage: bool = False) -> Call:
+    """The router's Request from what both APIs share: ``body`` has ``model``, ``stream``, ``task``, ``parent_id``."""
+    request = Request(
+        messages=tuple(messages), max_tokens=max_tokens, temperature=temperature,
+        metadata={**metadata, "client_model": body.model}, pin=resolve_model(body.model, backends),
+        **routing_hints(body.task, body.parent_id, headers),
+    )
+    return Call(request, body.model, bool(body.stream), include_usage)
 
 
 def resolve_model(model: str, backends: Mapping[str, Any]) -> str | None:

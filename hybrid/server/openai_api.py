@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hybrid.events import Done, Failed, TextDelta
 from hybrid.server.common import (
@@ -21,12 +21,12 @@ from hybrid.server.common import (
     api_error_for,
     decision_info,
     dumps,
-    resolve_model,
-    routing_hints,
+    make_call,
+    read_body_as,
+    reject_unsupported,
     unsupported,
-    validation_error,
 )
-from hybrid.types import Completion, Message, Request
+from hybrid.types import Completion, Message
 
 ERROR_TYPES: dict[str, tuple[str, str | None]] = {
     "invalid_request": ("invalid_request_error", None),
@@ -120,13 +120,7 @@ class ChatBody(_Strict):
     web_search_options: Any = None
 
     def check_supported(self) -> None:
-        for field, feature in UNSUPPORTED_OPTIONS.items():
-            value = getattr(self, field)
-            if value in (None, False, []) or (field == "modalities" and value == ["text"]):
-                continue
-            if field == "response_format" and value == {"type": "text"}:
-                continue
-            raise unsupported(feature)
+        reject_unsupported(self, UNSUPPORTED_OPTIONS, {"modalities": ["text"], "response_format": {"type": "text"}})
         if (self.n or 1) > 1:
             raise unsupported("n > 1 (several choices)", "ask once per answer you need")
         if self.top_p not in (None, 1, 1.0):
@@ -150,23 +144,15 @@ def _message(i: int, m: ChatMessage) -> Message:
 
 
 def parse(raw: bytes, headers: Mapping[str, str], backends: Mapping[str, Any]) -> Call:
-    try:
-        body = ChatBody.model_validate_json(raw)
-    except ValidationError as e:
-        raise validation_error(e) from None
+    body = read_body_as(ChatBody, raw)
     body.check_supported()
-    max_tokens = body.max_completion_tokens or body.max_tokens or 256
-    metadata = {**(body.metadata or {}), "client_model": body.model}
-    request = Request(
-        messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
-        max_tokens=max_tokens,
-        temperature=0.0 if body.temperature is None else body.temperature,
-        metadata=metadata,
-        pin=resolve_model(body.model, backends),
-        **routing_hints(body.task, body.parent_id, headers),
+    return make_call(
+        body, [_message(i, m) for i, m in enumerate(body.messages)],
+        max_tokens=body.max_completion_tokens or body.max_tokens or 256,
+        temperature=0.0 if body.temperature is None else body.temperature, metadata=body.metadata or {},
+        headers=headers, backends=backends,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return Call(request, body.model, bool(body.stream), include_usage)
 
 
 def finish_reason(c: Completion) -> str:
