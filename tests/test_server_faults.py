@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import anthropic
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -122,3 +123,16 @@ def test_cascade_streams_exactly_the_final_answer_never_the_rejected_draft(tmp_p
     assert streamed == answer == trace.get_request(chunks[0]["id"].removeprefix("chatcmpl-")).output
     deltas = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
     assert deltas == answer == trace.get_request(events[0]["message"]["id"].removeprefix("msg_")).output
+
+
+@pytest.mark.parametrize("fault", AFTER_TEXT)
+def test_the_anthropic_sdk_sees_the_partial_text_then_an_error_never_a_clean_end(cloud_router, fault):
+    router, api, trace, _ = cloud_router
+    api.enqueue_fault(fault, text_before=PARTIAL)
+    received = []
+    with serving(router) as (base, _):
+        client = anthropic.Anthropic(base_url=base, api_key="unused", max_retries=0)
+        ask_ = {"model": "hybrid:cloud", "max_tokens": 50, "messages": [{"role": "user", "content": "Explain monads"}]}
+        with pytest.raises(anthropic.APIStatusError, match="sonnet: "), client.messages.stream(**ask_) as stream:
+            received.extend(stream.text_stream)
+    assert "".join(received) == PARTIAL and trace.recent(1)[0].status == "failed"
