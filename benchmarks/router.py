@@ -1,11 +1,13 @@
 """Router overhead and local inference speed, side by side in one run.
 
-    python benchmarks/router.py [--requests 200] [--tokens 32]
+    python benchmarks/router.py [--requests 200] [--tokens 32] [--draft-rounds 6]
 
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
   trace on and off, so the cost of logging every step shows as a ratio;
-- SmolLM2-135M through llama.cpp, called directly vs through the router: tokens/s and the router's share.
+- SmolLM2-135M through llama.cpp, called directly vs through the router: tokens/s and the router's share;
+- cascade agreement: the local time of a request with k=2 drafts vs k=1 (interleaved, drafts always kept, so
+  the cloud costs nothing and only local generation is timed).
 Runs in a temporary HYBRID_HOME; prints a table, asserts nothing.
 """
 
@@ -65,10 +67,28 @@ def overhead(settings, classifier, trace, n: int) -> list[float]:
     return times
 
 
+def draft_cost(paths, classifier, local, rounds: int, tokens: int) -> dict[int, list[float]]:
+    """Seconds per cascade request with k = 1 and k = 2 local drafts, interleaved round by round."""
+    cloud = {n: InstantBackend(n, False) for n in ("haiku", "sonnet", "opus")}
+    routers = {
+        k: Router(load_settings(paths, routing={"mode": "cascade", "drafts": k, "threshold": 1.0,
+                                                "draft_threshold": 1.0}), {"smollm2": local, **cloud},
+                  classifier, NullTrace())
+        for k in (1, 2)
+    }
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for i in range(rounds):
+        for k in ((1, 2) if i % 2 == 0 else (2, 1)):
+            c = routers[k].complete(Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} ({i})", max_tokens=tokens))
+            times[k].append(c.latency_s)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--draft-rounds", type=int, default=6)
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hybrid-bench-"))
@@ -104,6 +124,10 @@ def main() -> None:
         via.append(c.usage.output_tokens / c.latency_s)
     rows.append(("SmolLM2 direct", "", "", f"{statistics.median(direct):.0f} tok/s"))
     rows.append(("SmolLM2 via router", "", "", f"{statistics.median(via):.0f} tok/s"))
+    drafts = draft_cost(paths, classifier, local, args.draft_rounds, args.tokens)
+    for k, times in drafts.items():
+        rows.append((f"cascade, {k} local draft{'s' if k > 1 else ''}", f"{statistics.median(times):.2f} s",
+                     f"{percentile(times, 0.99):.2f} s", f"{len(times) / sum(times):.2f} req/s"))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'p50':>10}  {'p99':>10}  {'rate':>12}")
@@ -111,6 +135,7 @@ def main() -> None:
         print(f"{r[0]:{width}}  {r[1]:>10}  {r[2]:>10}  {r[3]:>12}")
     print(f"\ntrace-on / trace-off median overhead: {ratio:.2f}x")
     print(f"router / direct SmolLM2 throughput: {statistics.median(via) / statistics.median(direct):.2f}x")
+    print(f"cascade local time, k=2 / k=1 drafts (median): {statistics.median(drafts[2]) / statistics.median(drafts[1]):.2f}x")
 
 
 if __name__ == "__main__":
