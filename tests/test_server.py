@@ -258,7 +258,13 @@ def test_a_token_is_required_when_set_and_compared_exactly(tmp_path):
 
 
 def test_binding_beyond_loopback_needs_a_token():
+    from click.testing import CliRunner
     from pydantic import SecretStr
+
+    from hybrid.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "Set server.token in the config (or HYBRID_SERVER__TOKEN)" in result.output
 
     with pytest.raises(ConfigError, match="refusing to listen on 0.0.0.0 without a token"):
         check_exposure("0.0.0.0", None)
