@@ -257,6 +257,14 @@ def test_a_token_is_required_when_set_and_compared_exactly(tmp_path):
         assert detailed["backends"]["smollm2"]["detail"] == "fake is up"
 
 
+def test_the_token_comes_from_config_or_environment(monkeypatch):
+    from hybrid.settings import load_settings
+
+    monkeypatch.setenv("HYBRID_SERVER__TOKEN", "from-env")
+    settings = load_settings()
+    assert settings.server.token.get_secret_value() == "from-env" and "from-env" not in repr(settings)
+
+
 def test_binding_beyond_loopback_needs_a_token():
     from click.testing import CliRunner
     from pydantic import SecretStr
