@@ -350,6 +350,8 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
                + ("; token required" if settings.token else "") + "; Ctrl-C stops")
     try:
         run_server(router, settings, local=obj.settings.routing.local)
+    except KeyboardInterrupt:  # uvicorn has already shut down cleanly; Ctrl-C is how serve ends
+        pass
     finally:
         router.close()
 
