@@ -1,17 +1,25 @@
-"""The trace store: every request and every step of it, in SQLite (WAL mode).
+"""The trace store: every request and every step of it, as a tree of spans, in SQLite (WAL mode).
 
-One ``requests`` row per request, kept current as it moves through
-``received -> routed -> streaming -> done | failed``, and one ``steps`` row per
-step (``request``, ``classify``, ``route``, ``cache``, ``backend_call``,
-``draft``, ``fallback``, ``error``). ``rev`` is a store-wide counter bumped on
-every write to a request row, so followers (the TUI) read only what changed.
-Several processes may write at once; SQLite serialises them.
+Spans are the one shape of the trace. A ``requests`` row is a span with a ``kind`` (``request`` for one
+routed call, ``pipeline`` for a pipeline run) and a ``parent_id``: a pipeline run is a root span, each
+step's request hangs under it, a coordinator's subtasks under their step. A request row is kept current as
+it moves through ``received -> routed -> streaming -> done | failed | cancelled``. Its ``steps`` rows are
+its child spans (``request``, ``classify``, ``route``, ``cache``, ``backend_call``, ``draft``,
+``fallback``, ``error``), each with a start and a duration. ``rev`` is a store-wide counter bumped on every
+write to a request row, so followers (the TUI) read only what changed. Several processes may write at once;
+SQLite serialises them.
+
+Each long text is stored once (``hybrid/trace_texts.py``); writes are queued to one writer thread and
+committed in batches (``hybrid/trace_writer.py`` says exactly what is guaranteed); ``prune`` keeps the
+store within ``trace.keep_days`` and ``trace.max_mb`` (``hybrid/retention.py``). ``TraceStoreProtocol``
+is the seam for a second store (PostgreSQL); the SQL here is kept portable for it.
 
 Secrets handed to the store are scrubbed from everything it writes.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import secrets
@@ -21,9 +29,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from hybrid import retention
 from hybrid.errors import TraceError
+from hybrid.trace_texts import REF, REF_PATTERN, Interner, fetch, resolve
+from hybrid.trace_writer import Writer
 
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 REDACTED = "[redacted]"
@@ -117,8 +128,23 @@ def _create_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _spans_and_texts(db: sqlite3.Connection) -> None:
+    """Span kinds, an index to walk trees, and the content-addressed texts (existing rows stay inline)."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'request';
+        CREATE INDEX requests_parent ON requests(parent_id);
+        CREATE TABLE texts (
+            hash TEXT PRIMARY KEY,
+            body TEXT NOT NULL
+        )
+        """
+    )
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback, _spans_and_texts)
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,7 @@ class RequestRecord:
     fallback: bool
     error: str | None
     feedback: str | None = None
+    kind: str = "request"
 
 
 @dataclass(frozen=True)
@@ -175,31 +202,100 @@ class StepRecord:
 
 
 _JSON_REQUEST_COLUMNS = {"messages", "params", "metadata", "reasons"}
+_TEXT_REQUEST_COLUMNS = {"prompt", "output"}
 _BOOL_REQUEST_COLUMNS = {"escalate", "is_local", "cached", "fallback"}
 _REQUEST_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "feedback"]
-_UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at"}
+_UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at", "kind"}
+_STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
+FINAL_STATUSES = ("done", "failed", "cancelled")
+
+
+class TraceStoreProtocol(Protocol):
+    """What the router, the pipeline, the CLI, the TUI and the learning loop need from a trace store.
+
+    SQLite (``TraceStore``) is the embedded default. A second store (PostgreSQL, for several ``hybrid serve``
+    replicas) provides these methods over the same tables (``requests``, ``steps``, ``feedback``, ``texts``)
+    with the same meaning: writes may be queued but ``flush`` makes them visible; ``rev`` increases on every
+    request write across all writers; ids are the caller's (``new_id``).
+    """
+
+    def start_request(
+        self, request_id: str, *, task: str, messages: list[dict[str, str]], params: dict[str, Any],
+        metadata: dict[str, Any] | None = None, parent_id: str | None = None, mode: str | None = None,
+        kind: str = "request",
+    ) -> None: ...
+
+    def update_request(self, request_id: str, **values: Any) -> None: ...
+
+    def add_step(self, request_id: str, kind: str, **values: Any) -> str: ...
+
+    def add_feedback(self, request_id: str, label: str, *, source: str = "user", note: str | None = None) -> None: ...
+
+    def get_request(self, request_id: str) -> RequestRecord | None: ...
+
+    def find_request(self, prefix: str) -> RequestRecord | None: ...
+
+    def recent(self, limit: int = 50, **filters: Any) -> list[RequestRecord]: ...
+
+    def changes_since(self, rev: int, limit: int = 500) -> list[RequestRecord]: ...
+
+    def steps(self, request_id: str) -> list[StepRecord]: ...
+
+    def children(self, request_id: str) -> list[RequestRecord]: ...
+
+    def feedback_rows(self) -> list[tuple[str, str, str]]: ...
+
+    def flush(self) -> None: ...
+
+    def prune(self, *, keep_days: float | None = None, max_mb: float | None = None) -> retention.Pruned: ...
+
+    def close(self) -> None: ...
 
 
 class TraceStore:
-    """Reads and writes the trace database. Safe to share between threads."""
+    """Reads and writes the trace database. Safe to share between threads.
 
-    def __init__(self, path: Path, *, secrets: Iterable[str] = ()) -> None:
+    Writes go through a queue to one writer thread (see ``hybrid/trace_writer.py`` for the guarantees);
+    reads flush that queue first. ``keep_days``/``max_mb`` set retention: a store opened over its limits
+    prunes itself once, in the writer thread. ``on_finished`` is called in the writer thread with the ids
+    of root spans (no parent) that reached a final status, once their rows are committed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        secrets: Iterable[str] = (),
+        keep_days: float | None = None,
+        max_mb: float | None = None,
+        on_finished: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.RLock()
+        self._listener = on_finished
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._connect()
             self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise TraceError(
                 f"cannot open the trace store at {self.path} ({e}). Check the path and its permissions, "
                 "set trace.path in the config, or pass --no-log."
             ) from e
+        self._writer = Writer(self._connect, where=str(self.path), on_finished=self._finished)
+        atexit.register(self.close)
+        if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
+            self._writer.submit_alone(lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file; prune VACUUMs older ones
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     # -- schema -----------------------------------------------------------
     def _migrate(self) -> None:
@@ -224,9 +320,43 @@ class TraceStore:
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
+    def flush(self) -> None:
+        """Wait until every write queued so far is committed (reads do this themselves)."""
+        self._writer.flush()
+
     def close(self) -> None:
+        """Commit every queued write, stop the writer thread and close the database. Idempotent."""
+        atexit.unregister(self.close)
+        try:
+            self._writer.close()
+        finally:
+            with self._lock:
+                self._db.close()
+
+    def prune(self, *, keep_days: float | None = None, max_mb: float | None = None) -> retention.Pruned:
+        """Delete whole request trees older than ``keep_days`` / beyond ``max_mb``, then shrink the file."""
+        result: list[retention.Pruned] = []
+        self._writer.run_alone(
+            lambda db: result.append(retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
+        )
+        if not result:
+            raise TraceError(f"pruning {self.path} did not finish; see the error above and retry")
+        return result[0]
+
+    def size_bytes(self) -> int:
+        self.flush()
+        return retention.file_bytes(self.path)
+
+    def _finished(self, ids: list[str]) -> None:
+        if self._listener is None:
+            return
+        marks = ", ".join("?" * len(ids))
         with self._lock:
-            self._db.close()
+            roots = [row[0] for row in self._db.execute(
+                f"SELECT id FROM requests WHERE id IN ({marks}) AND parent_id IS NULL", ids
+            ).fetchall()]
+        if roots:
+            self._listener(roots)
 
     # -- writing ------------------------------------------------------------
     def _scrub(self, value: Any) -> Any:
@@ -240,15 +370,30 @@ class TraceStore:
             return [self._scrub(v) for v in value]
         return value
 
-    def _json(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(self._scrub(value), ensure_ascii=False, default=str)
+    def _json(self, value: Any, texts: Interner | None = None) -> str | None:
+        if value is None:
+            return None
+        value = self._scrub(value)
+        if texts is not None:
+            value = texts.deep(value)
+        return json.dumps(value, ensure_ascii=False, default=str)
 
-    def _write(self, sql: str, args: Sequence[Any]) -> None:
-        with self._lock:
-            try:
-                self._db.execute(sql, args)
-            except sqlite3.Error as e:
-                raise TraceError(f"cannot write to the trace store at {self.path}: {e}") from e
+    def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],
+               finished: str | None = None) -> None:
+        """Queue one statement. ``args`` may be a function of an Interner, run in the writer thread, so
+        scrubbing, JSON and hashing stay off the caller's path."""
+
+        def write(db: sqlite3.Connection) -> str | None:
+            texts = Interner()
+            values = args(texts) if callable(args) else args
+            texts.store(db)
+            db.execute(sql, values)
+            return finished
+
+        self._writer.submit(write)
+
+    def _text(self, value: Any, texts: Interner) -> Any:
+        return texts.text(self._scrub(value)) if isinstance(value, str) else value
 
     def start_request(
         self,
@@ -260,16 +405,17 @@ class TraceStore:
         metadata: dict[str, Any] | None = None,
         parent_id: str | None = None,
         mode: str | None = None,
+        kind: str = "request",
     ) -> None:
         now = time.time()
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         self._write(
             "INSERT INTO requests (id, rev, created_at, updated_at, parent_id, task, prompt, messages, params,"
-            " metadata, status, mode, reasons) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
-            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]')",
-            (
-                request_id, now, now, parent_id, task, self._scrub(str(prompt)), self._json(messages),
-                self._json(params), self._json(metadata or {}), mode,
+            " metadata, status, mode, reasons, kind) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
+            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]', ?)",
+            lambda texts: (
+                request_id, now, now, parent_id, task, self._text(str(prompt), texts), self._json(messages, texts),
+                self._json(params, texts), self._json(metadata or {}, texts), mode, kind,
             ),
         )
 
@@ -277,19 +423,25 @@ class TraceStore:
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"unknown request columns: {sorted(unknown)}")
-        columns, args = [], []
-        for key, value in values.items():
-            if key in _JSON_REQUEST_COLUMNS:
-                value = self._json(value)
-            elif isinstance(value, str):
-                value = self._scrub(value)
-            columns.append(f"{key} = ?")
-            args.append(value)
-        columns.append("updated_at = ?")
-        args.append(time.time())
+        now = time.time()
+
+        def args(texts: Interner) -> list[Any]:
+            out = []
+            for key, value in values.items():
+                if key in _JSON_REQUEST_COLUMNS:
+                    value = self._json(value, texts)
+                elif key in _TEXT_REQUEST_COLUMNS:
+                    value = self._text(value, texts)
+                elif isinstance(value, str):
+                    value = self._scrub(value)
+                out.append(value)
+            return [*out, now, request_id]
+
+        columns = "".join(f"{key} = ?, " for key in values)
         self._write(
-            f"UPDATE requests SET {', '.join(columns)}, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
-            (*args, request_id),
+            f"UPDATE requests SET {columns}updated_at = ?, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
+            args,
+            finished=request_id if values.get("status") in FINAL_STATUSES else None,
         )
 
     def add_step(
@@ -308,13 +460,14 @@ class TraceStore:
         error: str | None = None,
     ) -> str:
         step_id = new_id()
+        now = time.time()
         self._write(
             "INSERT INTO steps (id, request_id, seq, kind, created_at, duration_s, backend, model, input, output,"
             " input_tokens, output_tokens, cost, error) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps"
             " WHERE request_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                step_id, request_id, request_id, kind, time.time(), duration_s, backend, model, self._json(input),
-                self._json(output), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
+            lambda texts: (
+                step_id, request_id, request_id, kind, now, duration_s, backend, model, self._json(input, texts),
+                self._json(output, texts), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
             ),
         )
         return step_id
@@ -331,20 +484,37 @@ class TraceStore:
         self.update_request(request_id)  # bump rev so followers see the label
 
     # -- reading ------------------------------------------------------------
-    def _request_rows(self, where: str, args: Sequence[Any], tail: str) -> list[RequestRecord]:
-        sql = f"SELECT {', '.join('r.' + c for c in _REQUEST_COLUMNS)}, {_FEEDBACK_SQL} FROM requests r {where} {tail}"
+    def _read(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        self._writer.flush()
         with self._lock:
             try:
-                rows = self._db.execute(sql, args).fetchall()
+                return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as e:
                 raise TraceError(f"cannot read the trace store at {self.path}: {e}") from e
-        return [self._to_request(row) for row in rows]
+
+    def _texts_for(self, values: Iterable[Any]) -> dict[str, str]:
+        wanted: set[str] = set()
+        for value in values:
+            if isinstance(value, str) and ("\\u0001" in value or REF in value):
+                wanted.update(REF_PATTERN.findall(value))
+        if not wanted:
+            return {}
+        with self._lock:
+            return fetch(self._db, wanted)
+
+    def _request_rows(self, where: str, args: Sequence[Any], tail: str) -> list[RequestRecord]:
+        sql = f"SELECT {', '.join('r.' + c for c in _REQUEST_COLUMNS)}, {_FEEDBACK_SQL} FROM requests r {where} {tail}"
+        rows = self._read(sql, args)
+        texts = self._texts_for(v for row in rows for v in row)
+        return [self._to_request(row, texts) for row in rows]
 
     @staticmethod
-    def _to_request(row: Sequence[Any]) -> RequestRecord:
+    def _to_request(row: Sequence[Any], texts: dict[str, str]) -> RequestRecord:
         values = dict(zip([*_REQUEST_COLUMNS, "feedback"], row))
         for key in _JSON_REQUEST_COLUMNS:
-            values[key] = json.loads(values[key]) if values[key] else ([] if key == "reasons" else {})
+            values[key] = resolve(json.loads(values[key]), texts) if values[key] else ([] if key == "reasons" else {})
+        for key in _TEXT_REQUEST_COLUMNS:
+            values[key] = resolve(values[key], texts)
         for key in _BOOL_REQUEST_COLUMNS:
             values[key] = None if values[key] is None else bool(values[key])
         return RequestRecord(**values)
@@ -366,6 +536,7 @@ class TraceStore:
         status: str | None = None,
         search: str | None = None,
         since: float | None = None,
+        kind: str | None = None,
     ) -> list[RequestRecord]:
         """Newest first, optionally filtered."""
         clauses, args = [], []
@@ -376,11 +547,16 @@ class TraceStore:
             clauses.append("r.status = ?")
             args.append(status)
         if search:
-            clauses.append("r.prompt LIKE ? ESCAPE '\\'")
-            args.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append("(r.prompt LIKE ? ESCAPE '\\' OR r.prompt IN"
+                           " (SELECT ? || t.hash FROM texts t WHERE t.body LIKE ? ESCAPE '\\'))")
+            args += [pattern, REF, pattern]
         if since is not None:
             clauses.append("r.created_at >= ?")
             args.append(since)
+        if kind:
+            clauses.append("r.kind = ?")
+            args.append(kind)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._request_rows(where, [*args, limit], "ORDER BY r.created_at DESC, r.id DESC LIMIT ?")
 
@@ -389,28 +565,25 @@ class TraceStore:
         return self._request_rows("WHERE r.rev > ?", (rev, limit), "ORDER BY r.rev LIMIT ?")
 
     def steps(self, request_id: str) -> list[StepRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(f.name for f in fields(StepRecord))} FROM steps WHERE request_id = ? ORDER BY seq",
-                (request_id,),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE request_id = ? ORDER BY seq", (request_id,)
+        )
+        texts = self._texts_for(v for row in rows for v in row)
         records = []
         for row in rows:
-            values = dict(zip([f.name for f in fields(StepRecord)], row))
-            values["input"] = json.loads(values["input"]) if values["input"] else None
-            values["output"] = json.loads(values["output"]) if values["output"] else None
+            values = dict(zip(_STEP_COLUMNS, row))
+            values["input"] = resolve(json.loads(values["input"]), texts) if values["input"] else None
+            values["output"] = resolve(json.loads(values["output"]), texts) if values["output"] else None
             records.append(StepRecord(**values))
         return records
 
     def children(self, request_id: str) -> list[RequestRecord]:
-        """Requests whose parent is ``request_id`` (the next steps of a chain)."""
-        return self._request_rows("WHERE r.parent_id = ?", (request_id,), "ORDER BY r.created_at")
+        """Requests whose parent is ``request_id``: a pipeline's steps, a step's subtasks, a chain's next step."""
+        return self._request_rows("WHERE r.parent_id = ?", (request_id,), "ORDER BY r.created_at, r.id")
 
     def feedback_rows(self) -> list[tuple[str, str, str]]:
         """(request_id, label, source), newest label per request and source."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT request_id, label, source FROM feedback f WHERE created_at = (SELECT MAX(created_at) FROM"
-                " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at"
-            ).fetchall()
-
+        return [tuple(row) for row in self._read(
+            "SELECT request_id, label, source FROM feedback f WHERE created_at = (SELECT MAX(created_at) FROM"
+            " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at", ()
+        )]

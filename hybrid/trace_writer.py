@@ -1,0 +1,174 @@
+"""The trace's writer thread: callers queue writes, one thread commits them in batches.
+
+What is guaranteed (README "The trace"):
+
+- Writes are applied in the order they were queued, by one connection, in batched transactions.
+- The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
+- ``flush()`` returns once everything queued before it is committed; every read of the store flushes first,
+  so a process always reads its own writes.
+- ``close()`` flushes and stops the thread; the store registers it with ``atexit``, so a process that exits
+  normally commits every queued row. A crash (SIGKILL, power loss) can lose the rows of the last few
+  milliseconds: those not yet committed.
+- A write that fails (disk full, a locked database past the busy timeout) is reported as a ``TraceError``
+  by the next write, flush or close of the same store.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hybrid.errors import TraceError
+
+Write = Callable[[sqlite3.Connection], "str | None"]
+"""One queued write. It runs inside the batch's transaction; it may return the id of a request that just
+reached a final status (for listeners such as the OpenTelemetry exporter)."""
+
+Maintenance = Callable[[sqlite3.Connection], None]
+"""Work that must run alone, outside any transaction (pruning, VACUUM)."""
+
+QUEUE_SIZE = 2048
+BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class _Alone:
+    work: Maintenance
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        where: str,
+        on_finished: Callable[[list[str]], None] | None = None,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self._connect = connect
+        self._where = where
+        self._on_finished = on_finished
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._cond = threading.Condition()
+        self._queued = 0
+        self._done = 0
+        self._error: TraceError | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
+        self._thread.start()
+
+    # -- callers -----------------------------------------------------------
+    def submit(self, item: Write | _Alone) -> None:
+        self._raise_error()
+        if self._closed:
+            raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
+        with self._cond:
+            self._queued += 1
+        self._queue.put(item)
+
+    def submit_alone(self, work: Maintenance) -> None:
+        """Queue ``work`` to run by itself between batches."""
+        self.submit(_Alone(work))
+
+    def run_alone(self, work: Maintenance) -> None:
+        """Queue ``work`` to run by itself between batches, and wait for it."""
+        self.submit(_Alone(work))
+        self.flush()
+
+    def flush(self) -> None:
+        if threading.current_thread() is self._thread:
+            return
+        with self._cond:
+            target = self._queued
+            self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive())
+        self._raise_error()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    # -- the thread --------------------------------------------------------
+    def _loop(self) -> None:
+        db = self._connect()
+        held = None
+        try:
+            while True:
+                item, held = (held, None) if held is not None else (self._queue.get(), None)
+                if item is _STOP:
+                    return
+                if isinstance(item, _Alone):
+                    self._guard(item.work, db)
+                    self._finish(1, [])
+                    continue
+                batch = [item]
+                while len(batch) < BATCH_SIZE and held is None:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP or isinstance(nxt, _Alone):
+                        held = nxt
+                    else:
+                        batch.append(nxt)
+                self._finish(len(batch), self._commit(db, batch))
+        finally:
+            db.close()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _commit(self, db: sqlite3.Connection, batch: list[Write]) -> list[str]:
+        try:
+            return self._apply(db, batch)
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        # One write failed: apply them one by one so the others still land, and report the failure.
+        finished: list[str] = []
+        for write in batch:
+            try:
+                finished += self._apply(db, [write])
+            except sqlite3.Error as e:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._error = TraceError(f"cannot write to the trace store at {self._where}: {e}")
+        return finished
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, writes: list[Write]) -> list[str]:
+        db.execute("BEGIN IMMEDIATE")
+        finished = [done for write in writes if (done := write(db))]
+        db.execute("COMMIT")
+        return finished
+
+    def _guard(self, work: Maintenance, db: sqlite3.Connection) -> None:
+        try:
+            work(db)
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._error = TraceError(f"trace store maintenance failed at {self._where}: {e}")
+        except TraceError as e:
+            self._error = e
+
+    def _finish(self, count: int, finished: list[str]) -> None:
+        if finished and self._on_finished is not None:
+            self._on_finished(finished)
+        with self._cond:
+            self._done += count
+            self._cond.notify_all()
