@@ -258,8 +258,7 @@ class TraceStore:
 
     Writes go through a queue to one writer thread (see ``hybrid/trace_writer.py`` for the guarantees);
     reads flush that queue first. ``keep_days``/``max_mb`` set retention: a store opened over its limits
-    prunes itself once, in the writer thread. ``on_finished`` is called in the writer thread with the ids
-    of root spans (no parent) that reached a final status, once their rows are committed.
+    prunes itself once, in the writer thread. ``listen`` registers a callback for finished root spans.
     """
 
     def __init__(
@@ -269,12 +268,12 @@ class TraceStore:
         secrets: Iterable[str] = (),
         keep_days: float | None = None,
         max_mb: float | None = None,
-        on_finished: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.RLock()
-        self._listener = on_finished
+        self._listener: Callable[[list[str]], None] | None = None
+        self._on_close: Callable[[], None] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
@@ -329,6 +328,9 @@ class TraceStore:
         atexit.unregister(self.close)
         try:
             self._writer.close()
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
         finally:
             with self._lock:
                 self._db.close()
@@ -346,6 +348,11 @@ class TraceStore:
     def size_bytes(self) -> int:
         self.flush()
         return retention.file_bytes(self.path)
+
+    def listen(self, on_finished: Callable[[list[str]], None], on_close: Callable[[], None] | None = None) -> None:
+        """Call ``on_finished`` (in the writer thread, after commit) with the ids of root spans (no parent) that
+        reached a final status; ``on_close`` when the store closes. Used by the OpenTelemetry export."""
+        self._listener, self._on_close = on_finished, on_close
 
     def _finished(self, ids: list[str]) -> None:
         if self._listener is None:
