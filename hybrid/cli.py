@@ -217,7 +217,10 @@ def _print_tree(trace: TraceStore, request_id: str) -> None:
     record = trace.find_request(request_id)
     if record is None:
         raise HybridError(f"no request matches id {request_id!r}; `hybrid logs` lists recent ids")
-    Console(highlight=False, soft_wrap=True).print(render_tree(load_tree(trace, record)))
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: keep each span on one line
+        console = Console(highlight=False, width=240)
+    console.print(render_tree(load_tree(trace, record)))
 
 
 def _print_record(r: RequestRecord, steps) -> None:

@@ -64,7 +64,7 @@ def _money(value: float | None) -> str:
 
 
 def _clip(text: str | None) -> str:
-    text = " ".join(str(text or "").split())
+    text = "".join(ch for ch in " ".join(str(text or "").split()) if ch.isprintable())
     return escape(text if len(text) <= CLIP else text[: CLIP - 1] + "…")
 
 
@@ -94,6 +94,8 @@ def _label(node: SpanNode, critical: bool) -> str:
 def _add(tree: Tree, node: SpanNode, critical: set[str]) -> None:
     branch = tree.add(_label(node, node.record.id in critical))
     r = node.record
+    if r.kind == "request" and r.reasons:
+        branch.add(f"[dim]why: {_clip('; '.join(r.reasons))}[/]")
     if r.status in ("failed", "cancelled"):
         if r.prompt:
             branch.add(f"[dim]input:[/] {_clip(r.prompt)}")

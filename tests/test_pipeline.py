@@ -160,3 +160,47 @@ def test_cost_report_compares_with_the_reference_model(tmp_path):
     assert report.saving == pytest.approx(report.frontier_cost - report.cost)
     table = report.table()
     assert "all-frontier" in table and "sonnet" in table and "saved $" in table
+
+
+def _failing_run(tmp_path):
+    router, backends, trace = fake_router(tmp_path)
+    backends["smollm2"].enqueue("billing", "not json at all")
+    pipeline = Pipeline("tree", (
+        Step("classify", "Classify: {input}", task="classify"),
+        Step("plan", "Plan for {steps.classify.output}", subtasks=True),
+        Step("reply", "{steps.plan.results}"),
+    ))
+    return pipeline.run(router, "refund please"), trace
+
+
+def test_logs_tree_prints_the_run_with_costs_the_critical_path_and_the_failed_step(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hybrid.cli import main
+
+    result, trace = _failing_run(tmp_path)
+    monkeypatch.setenv("HYBRID_TRACE__PATH", str(trace.path))
+    out = CliRunner().invoke(main, ["logs", "--tree", result.run_id[:16]], terminal_width=200).output
+    lines = out.splitlines()
+    assert lines[0].startswith(f"pipeline tree  failed  {result.run_id}")
+    classify = next(line for line in lines if "classify  done" in line)
+    assert "local smollm2 (fake-model)" in classify and "★ critical path" in classify and "$0.000000" in classify
+    plan_at = next(i for i, line in enumerate(lines) if "plan  failed" in line)
+    detail = "\n".join(lines[plan_at:plan_at + 5])
+    assert "input: Plan for billing" in detail and "output: not json at all" in detail
+    assert "error: it was asked for subtasks but no JSON list in its answer" in detail
+    assert any("reply  cancelled" in line for line in lines)
+
+
+def test_the_dashboard_detail_shows_the_pipeline_tree(tmp_path):
+    from rich.console import Console
+
+    from tui.trace_tree import load_node, render_detail
+
+    result, trace = _failing_run(tmp_path)
+    console = Console(width=200, record=True)
+    console.print(render_detail(load_node(trace, trace.get_request(result.run_id)), lambda t: "12:00:00"))
+    text = console.export_text()
+    assert "pipeline steps (per-step cost and latency; ★ marks the critical path)" in text
+    assert "plan  failed" in text and "★ critical path" in text and "reply  cancelled" in text
+    assert "pipeline step requests (3)" in text
