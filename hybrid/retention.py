@@ -119,7 +119,11 @@ def _size_cutoff(db: sqlite3.Connection, max_mb: float) -> float | None:
 
 def shrink(db: sqlite3.Connection) -> None:
     if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
-        db.execute("PRAGMA incremental_vacuum").fetchall()
+        # Python's sqlite3 steps a row-less PRAGMA once, and each step of incremental_vacuum frees one page.
+        db.execute("BEGIN IMMEDIATE")
+        for _ in range(db.execute("PRAGMA freelist_count").fetchone()[0]):
+            db.execute("PRAGMA incremental_vacuum")
+        db.execute("COMMIT")
     else:
         db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         db.execute("VACUUM")
