@@ -1,10 +1,11 @@
 """Router overhead and local inference speed, side by side in one run.
 
-    python benchmarks/router.py [--requests 200] [--tokens 32]
+    python benchmarks/router.py [--requests 200] [--tokens 32] [--skip-local]
 
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
-  trace on and off, so the cost of logging every step shows as a ratio;
+  trace on and off (``--no-log``), interleaved in rounds, so the cost of logging every step shows as a ratio;
+- trace size: bytes on disk per traced request (prompts of realistic length, 400-800 characters);
 - SmolLM2-135M through llama.cpp, called directly vs through the router: tokens/s and the router's share.
 Runs in a temporary HYBRID_HOME; prints a table, asserts nothing.
 """
@@ -25,6 +26,7 @@ from hybrid.settings import Paths, load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
+PADDING = " Context: the customer has been with us for three years and writes in about their invoice." * 5
 PROMPTS = [
     "Classify the sentiment: I loved it",
     "What is the capital of France?",
@@ -53,12 +55,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def overhead(settings, classifier, trace, n: int) -> list[float]:
-    backends = {name: InstantBackend(name, spec.type == "llamacpp") for name, spec in settings.backends.items()}
-    router = Router(settings, backends, classifier, trace)
+def overhead(router: Router, start: int, n: int) -> list[float]:
     times = []
-    for i in range(n):
-        request = Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} #{i}")  # unique: no classifier cache hits
+    for i in range(start, start + n):
+        request = Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} #{i}{PADDING}")  # unique: no classifier cache
         t0 = time.perf_counter()
         router.complete(request)
         times.append(time.perf_counter() - t0)
@@ -69,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-local", action="store_true", help="Skip the SmolLM2 rows.")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hybrid-bench-"))
@@ -79,12 +81,30 @@ def main() -> None:
     classifier.score(Request.from_prompt("warm up"))
 
     rows = []
-    traced = overhead(settings, classifier, TraceStore(home / "bench.db"), args.requests)
-    untraced = overhead(settings, classifier, NullTrace(), args.requests)
+    backends = {name: InstantBackend(name, spec.type == "llamacpp") for name, spec in settings.backends.items()}
+    store = TraceStore(home / "bench.db")
+    on, off = Router(settings, backends, classifier, store), Router(settings, backends, classifier, NullTrace())
+    traced: list[float] = []
+    untraced: list[float] = []
+    per_round = max(1, args.requests // args.rounds)
+    for r in range(args.rounds):  # interleaved, so machine noise hits both alike
+        traced += overhead(on, 2 * r * per_round, per_round)
+        untraced += overhead(off, (2 * r + 1) * per_round, per_round)
+    t0 = time.perf_counter()
+    store.close()  # commits whatever is still queued: counted against the trace
+    traced[-1] += time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in home.glob("bench.db*"))
     for label, times in (("routing overhead, trace on", traced), ("routing overhead, trace off", untraced)):
         rows.append((label, f"{statistics.median(times) * 1e3:.2f} ms", f"{percentile(times, 0.99) * 1e3:.2f} ms",
                      f"{len(times) / sum(times):.0f} req/s"))
+    rows.append(("trace size per request", "", "", f"{size / len(traced):.0f} B"))
     ratio = statistics.median(traced) / statistics.median(untraced)
+    throughput = (len(traced) / sum(traced)) / (len(untraced) / sum(untraced))
+    if args.skip_local:
+        _print(rows)
+        print(f"\ntrace-on / trace-off median overhead: {ratio:.2f}x; throughput with the trace on: {throughput:.0%} "
+              "of --no-log")
+        return
 
     from models import build_backend
 
@@ -105,12 +125,17 @@ def main() -> None:
     rows.append(("SmolLM2 direct", "", "", f"{statistics.median(direct):.0f} tok/s"))
     rows.append(("SmolLM2 via router", "", "", f"{statistics.median(via):.0f} tok/s"))
 
+    _print(rows)
+    print(f"\ntrace-on / trace-off median overhead: {ratio:.2f}x; throughput with the trace on: {throughput:.0%} "
+          "of --no-log")
+    print(f"router / direct SmolLM2 throughput: {statistics.median(via) / statistics.median(direct):.2f}x")
+
+
+def _print(rows: list[tuple[str, str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'p50':>10}  {'p99':>10}  {'rate':>12}")
     for r in rows:
         print(f"{r[0]:{width}}  {r[1]:>10}  {r[2]:>10}  {r[3]:>12}")
-    print(f"\ntrace-on / trace-off median overhead: {ratio:.2f}x")
-    print(f"router / direct SmolLM2 throughput: {statistics.median(via) / statistics.median(direct):.2f}x")
 
 
 if __name__ == "__main__":

@@ -380,9 +380,7 @@ class TraceStore:
     def _json(self, value: Any, texts: Interner | None = None) -> str | None:
         if value is None:
             return None
-        value = self._scrub(value)
-        if texts is not None:
-            value = texts.deep(value)
+        value = texts.deep(value, self._scrub) if texts is not None else self._scrub(value)
         return json.dumps(value, ensure_ascii=False, default=str)
 
     def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 REF = "\x01"
@@ -35,13 +35,14 @@ class Interner:
         self.texts[digest] = value
         return REF + digest
 
-    def deep(self, value: Any) -> Any:
+    def deep(self, value: Any, clean: Callable[[str], str]) -> Any:
+        """``value`` with every string passed through ``clean`` (the secret scrubber), long ones interned."""
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(clean(value))
         if isinstance(value, dict):
-            return {k: self.deep(v) for k, v in value.items()}
+            return {k: self.deep(v, clean) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.deep(v) for v in value]
+            return [self.deep(v, clean) for v in value]
         return value
 
     def store(self, db: sqlite3.Connection) -> None:
