@@ -400,7 +400,7 @@ class _Run:
         started = time.perf_counter()
         prompt = render(step.prompt, self.input, self.done)
         request = self._request(step, prompt, self.run_id, self._metadata(step.name))
-        result = dict(name=step.name, task=step.task, prompt=prompt, started=started)
+        result = {"name": step.name, "task": step.task, "prompt": prompt, "started": started}
         try:
             completion = router_for(self.router, step).complete(request)
         except HybridError as e:

@@ -6,16 +6,16 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
-from hybrid.errors import BackendError  # noqa: E402
-from hybrid.otel import OtelExport  # noqa: E402
-from hybrid.pipeline import Pipeline, Step  # noqa: E402
-from hybrid.settings import load_settings  # noqa: E402
-from hybrid.types import Request  # noqa: E402
-from tests.helpers import fake_router  # noqa: E402
+from hybrid.errors import BackendError
+from hybrid.otel import OtelExport
+from hybrid.pipeline import Pipeline, Step
+from hybrid.settings import load_settings
+from hybrid.types import Request
+from tests.helpers import fake_router
 
 
 def exporting_router(tmp_path):

@@ -152,7 +152,7 @@ def test_per_step_overrides_change_only_that_step(tmp_path):
 
 
 def test_cost_report_compares_with_the_reference_model(tmp_path):
-    router, backends, _ = fake_router(tmp_path)
+    router, _, _ = fake_router(tmp_path)
     result = TRIAGE.run(router, "hello there")
     report = result.report
     assert [line.backend for line in report.lines] == ["smollm2", "smollm2", "opus"]

@@ -11,18 +11,8 @@ from hybrid.cli import main
 from hybrid.settings import Paths
 from hybrid.span_tree import load_tree
 from hybrid.trace import TraceStore
-from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "triage.toml"
-
-
-@pytest.fixture
-def cloud(monkeypatch):
-    with FakeAnthropicAPI() as api:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
-        for name in ("HAIKU", "SONNET", "OPUS"):
-            monkeypatch.setenv(f"HYBRID_BACKENDS__{name}__BASE_URL", api.url)
-        yield api
 
 
 @pytest.mark.slow

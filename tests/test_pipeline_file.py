@@ -60,8 +60,8 @@ STEP_A = '[[steps]]\nname = "a"\nprompt = "{input}"\n'
 
 BAD = {
     "cycle": (
-        'name = "p"\n[[steps]]\nname = "a"\nprompt = "{steps.b.output}"\n[[steps]]\nname = "b"\n'
-        'prompt = "{steps.a.output}"\n',
+        ('name = "p"\n[[steps]]\nname = "a"\nprompt = "{steps.b.output}"\n[[steps]]\nname = "b"\n'
+         'prompt = "{steps.a.output}"\n'),
         r"steps a -> b -> a form a cycle; a step can only read steps that come before it",
     ),
     "self reference": (
