@@ -283,7 +283,8 @@ class TraceStore:
                 f"cannot open the trace store at {self.path} ({e}). Check the path and its permissions, "
                 "set trace.path in the config, or pass --no-log."
             ) from e
-        self._writer = Writer(self._connect, where=str(self.path), on_finished=self._finished)
+        self._where = str(self.path.resolve())
+        self._writer = Writer(self._connect, where=self._where, on_finished=self._finished)
         atexit.register(self.close)
         if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
             self._writer.submit_alone(lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
@@ -490,7 +491,7 @@ class TraceStore:
 
     # -- reading ------------------------------------------------------------
     def _read(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
-        self._writer.flush()
+        self._writer.flush_all()
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()

@@ -4,8 +4,9 @@ What is guaranteed (README "The trace"):
 
 - Writes are applied in the order they were queued, by one connection, in batched transactions.
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
-- ``flush()`` returns once everything queued before it is committed; every read of the store flushes first,
-  so a process always reads its own writes.
+- ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
+  of the same database file in this process (``flush_all``), so a process always reads its own writes,
+  whichever ``TraceStore`` object made them.
 - ``close()`` flushes and stops the thread; the store registers it with ``atexit``, so a process that exits
   normally commits every queued row. A crash (SIGKILL, power loss) can lose the rows of the last few
   milliseconds: those not yet committed.
@@ -19,6 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +49,20 @@ _STOP = object()
 
 
 class Writer:
+    _open: weakref.WeakSet[Writer] = weakref.WeakSet()
+    """Every live writer of this process, so a read through one store sees the writes queued by another."""
+    _open_lock = threading.Lock()
+
+    def flush_all(self) -> None:
+        """Flush every writer of this database in this process; raise only this writer's own errors."""
+        with self._open_lock:
+            writers = [w for w in self._open if w._where == self._where]
+        if any(w._thread is threading.current_thread() for w in writers):
+            return  # a writer thread (an export listener) reading: its own rows are committed; never wait on others
+        for writer in writers:
+            writer._wait()
+        self._raise_error()
+
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
@@ -61,9 +77,12 @@ class Writer:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._error: TraceError | None = None
         self._closed = False
-        self._flushing = 0
+        self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
+        self._flush_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
         self._thread.start()
+        with self._open_lock:
+            self._open.add(self)
 
     # -- callers -----------------------------------------------------------
     def submit(self, item: Write | _Alone) -> None:
@@ -83,25 +102,31 @@ class Writer:
 
     def flush(self) -> None:
         """Wait until everything queued before this call is committed (a marker travels the queue)."""
-        if threading.current_thread() is self._thread or not self._thread.is_alive():
-            self._raise_error()
+        self._wait()
+        self._raise_error()
+
+    def _wait(self) -> None:
+        if threading.current_thread() is self._thread or not self._thread.is_alive() or self._closed:
             return
         marker = threading.Event()
-        self._flushing += 1
+        with self._flush_lock:
+            self._flushing += 1
         try:
             self._queue.put(marker)
             while not marker.wait(0.5):
                 if not self._thread.is_alive():
                     break
         finally:
-            self._flushing -= 1
-        self._raise_error()
+            with self._flush_lock:
+                self._flushing -= 1
 
     def close(self) -> None:
         if self._closed:
             return
         self.flush()
         self._closed = True
+        with self._open_lock:
+            self._open.discard(self)
         self._queue.put(_STOP)
         self._thread.join()
         self._raise_error()

@@ -179,7 +179,6 @@ def test_logs_tree_prints_the_run_with_costs_the_critical_path_and_the_failed_st
     from hybrid.cli import main
 
     result, trace = _failing_run(tmp_path)
-    trace.flush()  # another process (the CLI) reads it next
     monkeypatch.setenv("HYBRID_TRACE__PATH", str(trace.path))
     out = CliRunner().invoke(main, ["logs", "--tree", result.run_id[:16]], terminal_width=200).output
     lines = out.splitlines()
