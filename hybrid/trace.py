@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from hybrid import retention
 from hybrid.errors import TraceError
-from hybrid.trace_texts import REF, REF_PATTERN, Interner, fetch, resolve
+from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
 from hybrid.trace_writer import Writer
 
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
@@ -209,6 +209,7 @@ _UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at", "
 _STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
 FINAL_STATUSES = ("done", "failed", "cancelled")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # stateless; reused, as json.dumps(**kw) is not
 
 
 class TraceStoreProtocol(Protocol):
@@ -283,6 +284,7 @@ class TraceStore:
                 f"cannot open the trace store at {self.path} ({e}). Check the path and its permissions, "
                 "set trace.path in the config, or pass --no-log."
             ) from e
+        self._digests = Digests()
         self._where = str(self.path.resolve())
         self._writer = Writer(self._connect, where=self._where, on_finished=self._finished)
         atexit.register(self.close)
@@ -382,24 +384,25 @@ class TraceStore:
         if value is None:
             return None
         value = texts.deep(value, self._scrub) if texts is not None else self._scrub(value)
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return _ENCODER.encode(value)
 
     def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],
                finished: str | None = None) -> None:
-        """Queue one statement. ``args`` may be a function of an Interner, run in the writer thread, so
-        scrubbing, JSON and hashing stay off the caller's path."""
+        """Queue one statement. ``args`` may be a function of an Interner: it runs here, in the caller's
+        thread, so the writer thread only executes SQL (during which SQLite releases the GIL) and never
+        competes with request threads for the interpreter."""
+        texts = Interner(self._digests)
+        values = args(texts) if callable(args) else args
 
-        def write(db: sqlite3.Connection) -> str | None:
-            texts = Interner()
-            values = args(texts) if callable(args) else args
-            texts.store(db)
+        def write(db: sqlite3.Connection, stored: set[str]) -> str | None:
+            texts.store(db, stored)
             db.execute(sql, values)
             return finished
 
         self._writer.submit(write)
 
     def _text(self, value: Any, texts: Interner) -> Any:
-        return texts.text(self._scrub(value)) if isinstance(value, str) else value
+        return texts.text(value, self._scrub) if isinstance(value, str) else value
 
     def start_request(
         self,

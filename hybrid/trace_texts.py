@@ -22,34 +22,55 @@ REF_PATTERN = re.compile(r"(?:\x01|\\u0001)([0-9a-f]{32})")
 """A reference, raw in a text column or JSON-escaped inside a JSON column."""
 
 
+class Digests:
+    """A small memo of recent long texts (as given, before scrubbing) -> (digest, scrubbed text): a prompt
+    is written four or five times per request, and is scrubbed and hashed once."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.memo: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, raw: str, clean: Callable[[str], str]) -> tuple[str, str]:
+        found = self.memo.get(raw)
+        if found is None:
+            if len(self.memo) >= self.size:
+                self.memo.clear()
+            body = clean(raw)
+            found = self.memo[raw] = (hashlib.sha256(body.encode()).hexdigest()[:HASH_LEN], body)
+        return found
+
+
 class Interner:
     """Collects the long strings of one write and swaps them for references."""
 
-    def __init__(self) -> None:
+    def __init__(self, digests: Digests | None = None) -> None:
         self.texts: dict[str, str] = {}
+        self.digests = digests or Digests()
 
-    def text(self, value: str) -> str:
+    def text(self, value: str, clean: Callable[[str], str]) -> str:
+        """``value`` scrubbed by ``clean``; a long one is swapped for a reference to it."""
         if len(value) < INTERN_MIN and not value.startswith(REF):
-            return value
-        digest = hashlib.sha256(value.encode()).hexdigest()[:HASH_LEN]
-        self.texts[digest] = value
+            return clean(value)
+        digest, body = self.digests(value, clean)
+        self.texts[digest] = body
         return REF + digest
 
     def deep(self, value: Any, clean: Callable[[str], str]) -> Any:
         """``value`` with every string passed through ``clean`` (the secret scrubber), long ones interned."""
         if isinstance(value, str):
-            return self.text(clean(value))
+            return self.text(value, clean)
         if isinstance(value, dict):
             return {k: self.deep(v, clean) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.deep(v, clean) for v in value]
         return value
 
-    def store(self, db: sqlite3.Connection) -> None:
-        if self.texts:
-            db.executemany(
-                "INSERT INTO texts (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING", self.texts.items()
-            )
+    def store(self, db: sqlite3.Connection, stored: set[str]) -> None:
+        """Insert the texts not already in ``stored`` (those written earlier in the same transaction)."""
+        new = [(h, body) for h, body in self.texts.items() if h not in stored]
+        if new:
+            db.executemany("INSERT INTO texts (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING", new)
+            stored.update(h for h, _ in new)
 
 
 def refs_in(value: Any) -> set[str]:

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 from hybrid.errors import TraceError
 
-Write = Callable[[sqlite3.Connection], "str | None"]
-"""One queued write. It runs inside the batch's transaction; it may return the id of a request that just
-reached a final status (for listeners such as the OpenTelemetry exporter)."""
+Write = Callable[[sqlite3.Connection, set[str]], "str | None"]
+"""One queued write. It runs inside the batch's transaction, with a set it may use to remember what this
+transaction already stored (texts); it may return the id of a request that just reached a final status
+(for listeners such as the OpenTelemetry exporter)."""
 
 Maintenance = Callable[[sqlite3.Connection], None]
 """Work that must run alone, outside any transaction (pruning, VACUUM)."""
@@ -189,7 +190,8 @@ class Writer:
     @staticmethod
     def _apply(db: sqlite3.Connection, writes: list[Write]) -> list[str]:
         db.execute("BEGIN IMMEDIATE")
-        finished = [done for write in writes if (done := write(db))]
+        stored: set[str] = set()
+        finished = [done for write in writes if (done := write(db, stored))]
         db.execute("COMMIT")
         return finished
 
