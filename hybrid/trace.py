@@ -12,7 +12,7 @@ SQLite serialises them.
 Each long text is stored once (``hybrid/trace_texts.py``); writes are queued to one writer thread and
 committed in batches (``hybrid/trace_writer.py`` says exactly what is guaranteed); ``prune`` keeps the
 store within ``trace.keep_days`` and ``trace.max_mb`` (``hybrid/retention.py``). ``TraceStoreProtocol``
-is the seam for a second store (PostgreSQL); the SQL here is kept portable for it.
+(``hybrid/trace_api.py``) is the seam for a second store (PostgreSQL); the SQL here is kept portable for it.
 
 Secrets handed to the store are scrubbed from everything it writes.
 """
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hybrid import retention
 from hybrid.errors import TraceError
@@ -210,48 +210,6 @@ _STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
 FINAL_STATUSES = ("done", "failed", "cancelled")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # stateless; reused, as json.dumps(**kw) is not
-
-
-class TraceStoreProtocol(Protocol):
-    """What the router, the pipeline, the CLI, the TUI and the learning loop need from a trace store.
-
-    SQLite (``TraceStore``) is the embedded default. A second store (PostgreSQL, for several ``hybrid serve``
-    replicas) provides these methods over the same tables (``requests``, ``steps``, ``feedback``, ``texts``)
-    with the same meaning: writes may be queued but ``flush`` makes them visible; ``rev`` increases on every
-    request write across all writers; ids are the caller's (``new_id``).
-    """
-
-    def start_request(
-        self, request_id: str, *, task: str, messages: list[dict[str, str]], params: dict[str, Any],
-        metadata: dict[str, Any] | None = None, parent_id: str | None = None, mode: str | None = None,
-        kind: str = "request",
-    ) -> None: ...
-
-    def update_request(self, request_id: str, **values: Any) -> None: ...
-
-    def add_step(self, request_id: str, kind: str, **values: Any) -> str: ...
-
-    def add_feedback(self, request_id: str, label: str, *, source: str = "user", note: str | None = None) -> None: ...
-
-    def get_request(self, request_id: str) -> RequestRecord | None: ...
-
-    def find_request(self, prefix: str) -> RequestRecord | None: ...
-
-    def recent(self, limit: int = 50, **filters: Any) -> list[RequestRecord]: ...
-
-    def changes_since(self, rev: int, limit: int = 500) -> list[RequestRecord]: ...
-
-    def steps(self, request_id: str) -> list[StepRecord]: ...
-
-    def children(self, request_id: str) -> list[RequestRecord]: ...
-
-    def feedback_rows(self) -> list[tuple[str, str, str]]: ...
-
-    def flush(self) -> None: ...
-
-    def prune(self, *, keep_days: float | None = None, max_mb: float | None = None) -> retention.Pruned: ...
-
-    def close(self) -> None: ...
 
 
 class TraceStore:

@@ -143,3 +143,9 @@ def test_a_store_opened_past_its_age_limit_prunes_itself_off_the_request_path(tm
     store.close()
     reopened = TraceStore(tmp_path / "t.db", keep_days=30)
     assert reopened.get_request(old) is None
+
+
+def test_the_sqlite_store_provides_the_store_interface(tmp_path):
+    from hybrid.trace_api import TraceStoreProtocol
+
+    assert isinstance(TraceStore(tmp_path / "t.db"), TraceStoreProtocol)
