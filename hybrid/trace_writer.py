@@ -23,6 +23,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hybrid.errors import TraceError
 
@@ -50,9 +51,9 @@ _STOP = object()
 
 
 class Writer:
-    _open: weakref.WeakSet[Writer] = weakref.WeakSet()
+    _open: ClassVar[weakref.WeakSet[Writer]] = weakref.WeakSet()
     """Every live writer of this process, so a read through one store sees the writes queued by another."""
-    _open_lock = threading.Lock()
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def flush_all(self) -> None:
         """Flush every writer of this database in this process; raise only this writer's own errors."""
