@@ -1,6 +1,6 @@
 """Router overhead and local inference speed, side by side in one run.
 
-    python benchmarks/router.py [--requests 200] [--tokens 32] [--skip-local]
+    python benchmarks/router.py [--requests 200] [--tokens 32] [--threads 1] [--skip-local]
 
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hybrid.router import NullTrace, Router
@@ -55,14 +56,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def overhead(router: Router, start: int, n: int) -> list[float]:
-    times = []
-    for i in range(start, start + n):
+def overhead(router: Router, start: int, n: int, threads: int = 1) -> tuple[list[float], float]:
+    """Per-request latencies and the wall time of ``n`` requests sent by ``threads`` callers at once."""
+
+    def one(i: int) -> float:
         request = Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} #{i}{PADDING}")  # unique: no classifier cache
         t0 = time.perf_counter()
         router.complete(request)
-        times.append(time.perf_counter() - t0)
-    return times
+        return time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if threads == 1:
+        times = [one(i) for i in range(start, start + n)]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            times = list(pool.map(one, range(start, start + n)))
+    return times, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -70,6 +79,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="Concurrent callers (the server's case).")
     parser.add_argument("--skip-local", action="store_true", help="Skip the SmolLM2 rows.")
     args = parser.parse_args()
 
@@ -86,29 +96,35 @@ def main() -> None:
     on, off = Router(settings, backends, classifier, store), Router(settings, backends, classifier, NullTrace())
     traced: list[float] = []
     untraced: list[float] = []
+    wall = {"on": 0.0, "off": 0.0}
     cpu = {"on": 0.0, "off": 0.0}  # CPU seconds of the whole process (writer thread included): robust to a busy machine
     per_round = max(1, args.requests // args.rounds)
     for r in range(args.rounds):  # interleaved, so machine noise hits both alike
-        c0 = time.process_time()
-        traced += overhead(on, 2 * r * per_round, per_round)
+        c0, w0 = time.process_time(), time.perf_counter()
+        times, _ = overhead(on, 2 * r * per_round, per_round, args.threads)
         getattr(store, "flush", lambda: None)()  # the writer's work for this round is counted here (older stores: none)
-        c1 = time.process_time()
-        untraced += overhead(off, (2 * r + 1) * per_round, per_round)
+        c1, w1 = time.process_time(), time.perf_counter()
+        more, elapsed = overhead(off, (2 * r + 1) * per_round, per_round, args.threads)
         c2 = time.process_time()
+        traced += times
+        untraced += more
         cpu["on"] += c1 - c0
         cpu["off"] += c2 - c1
+        wall["on"] += w1 - w0
+        wall["off"] += elapsed
     t0 = time.perf_counter()
     store.close()  # commits whatever is still queued: counted against the trace
-    traced[-1] += time.perf_counter() - t0
+    wall["on"] += time.perf_counter() - t0
     size = sum(p.stat().st_size for p in home.glob("bench.db*"))
-    for label, times in (("routing overhead, trace on", traced), ("routing overhead, trace off", untraced)):
+    for label, times, key in (("routing overhead, trace on", traced, "on"),
+                              ("routing overhead, trace off", untraced, "off")):
         rows.append((label, f"{statistics.median(times) * 1e3:.2f} ms", f"{percentile(times, 0.99) * 1e3:.2f} ms",
-                     f"{len(times) / sum(times):.0f} req/s"))
+                     f"{len(times) / wall[key]:.0f} req/s"))
     rows.append(("CPU per request, trace on", "", "", f"{cpu['on'] / len(traced) * 1e3:.2f} ms"))
     rows.append(("CPU per request, trace off", "", "", f"{cpu['off'] / len(untraced) * 1e3:.2f} ms"))
     rows.append(("trace size per request", "", "", f"{size / len(traced):.0f} B"))
     ratio = statistics.median(traced) / statistics.median(untraced)
-    throughput = (len(traced) / sum(traced)) / (len(untraced) / sum(untraced))
+    throughput = (len(traced) / wall["on"]) / (len(untraced) / wall["off"])
     summary = (f"\ntrace-on / trace-off median overhead: {ratio:.2f}x; throughput with the trace on: {throughput:.0%} "
                f"of --no-log (by CPU time: {cpu['off'] / cpu['on']:.0%})")
     if args.skip_local:
