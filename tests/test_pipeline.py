@@ -204,3 +204,12 @@ def test_the_dashboard_detail_shows_the_pipeline_tree(tmp_path):
     assert "pipeline steps (per-step cost and latency; ★ marks the critical path)" in text
     assert "plan  failed" in text and "★ critical path" in text and "reply  cancelled" in text
     assert "pipeline step requests (3)" in text
+
+
+def test_the_dashboard_summary_counts_a_pipeline_runs_cost_once(tmp_path):
+    from tui.stats import summarize
+
+    router, _, trace = fake_router(tmp_path)
+    result = TRIAGE.run(router, "hello there")
+    summary = summarize(trace.recent(10), now=time.time())
+    assert summary.requests == 3 and summary.spent == pytest.approx(result.report.cost) and summary.spent > 0
