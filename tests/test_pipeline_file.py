@@ -166,3 +166,8 @@ def test_hybrid_run_reports_a_bad_file_before_running_anything(tmp_path):
     assert "error:" in result.output and "form a cycle" in result.output
     result = CliRunner().invoke(main, ["run", str(write(tmp_path, GOOD))])
     assert result.exit_code == 1 and "exactly one of --input TEXT or --input-file PATH" in result.output
+
+
+def test_hybrid_run_says_when_the_input_file_cannot_be_read(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(write(tmp_path, GOOD)), "--input-file", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 1 and "cannot read --input-file" in result.output and "nope.txt" in result.output

@@ -149,3 +149,23 @@ def test_the_sqlite_store_provides_the_store_interface(tmp_path):
     from hybrid.trace_api import TraceStoreProtocol
 
     assert isinstance(TraceStore(tmp_path / "t.db"), TraceStoreProtocol)
+
+
+def test_hybrid_logs_prune_applies_the_configured_retention(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hybrid.cli import main
+
+    path = tmp_path / "cli.db"
+    store = TraceStore(path)
+    old, new = _request(store, "old " * 30), _request(store, "new " * 30)
+    store.flush()
+    _age(path, [old], days=10)
+    store.close()
+    monkeypatch.setenv("HYBRID_TRACE__PATH", str(path))
+    monkeypatch.setenv("HYBRID_TRACE__KEEP_DAYS", "5")
+    result = CliRunner().invoke(main, ["logs", "--prune"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("pruned ") and "MiB ->" in result.output
+    reopened = TraceStore(path)
+    assert reopened.get_request(old) is None and reopened.get_request(new).output == ("new " * 30)[::-1]
