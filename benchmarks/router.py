@@ -1,10 +1,11 @@
 """Router overhead and local inference speed, side by side in one run.
 
-    python benchmarks/router.py [--requests 200] [--tokens 32] [--draft-rounds 6]
+    python benchmarks/router.py [--requests 200] [--tokens 32] [--threads 1] [--skip-local] [--draft-rounds 6]
 
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
-  trace on and off, so the cost of logging every step shows as a ratio;
+  trace on and off (``--no-log``), interleaved in rounds, so the cost of logging every step shows as a ratio;
+- trace size: bytes on disk per traced request (prompts of realistic length, 400-800 characters);
 - SmolLM2-135M through llama.cpp, called directly vs through the router: tokens/s and the router's share;
 - cascade agreement: the local time of a request with k=2 drafts vs k=1 (interleaved, drafts always kept, so
   the cloud costs nothing and only local generation is timed).
@@ -19,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hybrid.router import NullTrace, Router
@@ -27,6 +29,7 @@ from hybrid.settings import Paths, load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
+PADDING = " Context: the customer has been with us for three years and writes in about their invoice." * 5
 PROMPTS = [
     "Classify the sentiment: I loved it",
     "What is the capital of France?",
@@ -55,16 +58,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def overhead(settings, classifier, trace, n: int) -> list[float]:
-    backends = {name: InstantBackend(name, spec.type == "llamacpp") for name, spec in settings.backends.items()}
-    router = Router(settings, backends, classifier, trace)
-    times = []
-    for i in range(n):
-        request = Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} #{i}")  # unique: no classifier cache hits
+def overhead(router: Router, start: int, n: int, threads: int = 1) -> tuple[list[float], float]:
+    """Per-request latencies and the wall time of ``n`` requests sent by ``threads`` callers at once."""
+
+    def one(i: int) -> float:
+        request = Request.from_prompt(f"{PROMPTS[i % len(PROMPTS)]} #{i}{PADDING}")  # unique: no classifier cache
         t0 = time.perf_counter()
         router.complete(request)
-        times.append(time.perf_counter() - t0)
-    return times
+        return time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if threads == 1:
+        times = [one(i) for i in range(start, start + n)]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            times = list(pool.map(one, range(start, start + n)))
+    return times, time.perf_counter() - t0
 
 
 def draft_cost(paths, classifier, local, rounds: int, tokens: int) -> dict[int, list[float]]:
@@ -88,6 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="Concurrent callers (the server's case).")
+    parser.add_argument("--skip-local", action="store_true", help="Skip the SmolLM2 rows.")
     parser.add_argument("--draft-rounds", type=int, default=6)
     args = parser.parse_args()
 
@@ -99,12 +111,46 @@ def main() -> None:
     classifier.score(Request.from_prompt("warm up"))
 
     rows = []
-    traced = overhead(settings, classifier, TraceStore(home / "bench.db"), args.requests)
-    untraced = overhead(settings, classifier, NullTrace(), args.requests)
-    for label, times in (("routing overhead, trace on", traced), ("routing overhead, trace off", untraced)):
+    backends = {name: InstantBackend(name, spec.type == "llamacpp") for name, spec in settings.backends.items()}
+    store = TraceStore(home / "bench.db")
+    on, off = Router(settings, backends, classifier, store), Router(settings, backends, classifier, NullTrace())
+    traced: list[float] = []
+    untraced: list[float] = []
+    wall = {"on": 0.0, "off": 0.0}
+    cpu = {"on": 0.0, "off": 0.0}  # CPU seconds of the whole process (writer thread included): robust to a busy machine
+    per_round = max(1, args.requests // args.rounds)
+    for r in range(args.rounds):  # interleaved, so machine noise hits both alike
+        c0, w0 = time.process_time(), time.perf_counter()
+        times, _ = overhead(on, 2 * r * per_round, per_round, args.threads)
+        getattr(store, "flush", lambda: None)()  # the writer's work for this round is counted here (older stores: none)
+        c1, w1 = time.process_time(), time.perf_counter()
+        more, elapsed = overhead(off, (2 * r + 1) * per_round, per_round, args.threads)
+        c2 = time.process_time()
+        traced += times
+        untraced += more
+        cpu["on"] += c1 - c0
+        cpu["off"] += c2 - c1
+        wall["on"] += w1 - w0
+        wall["off"] += elapsed
+    t0 = time.perf_counter()
+    store.close()  # commits whatever is still queued: counted against the trace
+    wall["on"] += time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in home.glob("bench.db*"))
+    for label, times, key in (("routing overhead, trace on", traced, "on"),
+                              ("routing overhead, trace off", untraced, "off")):
         rows.append((label, f"{statistics.median(times) * 1e3:.2f} ms", f"{percentile(times, 0.99) * 1e3:.2f} ms",
-                     f"{len(times) / sum(times):.0f} req/s"))
+                     f"{len(times) / wall[key]:.0f} req/s"))
+    rows.append(("CPU per request, trace on", "", "", f"{cpu['on'] / len(traced) * 1e3:.2f} ms"))
+    rows.append(("CPU per request, trace off", "", "", f"{cpu['off'] / len(untraced) * 1e3:.2f} ms"))
+    rows.append(("trace size per request", "", "", f"{size / len(traced):.0f} B"))
     ratio = statistics.median(traced) / statistics.median(untraced)
+    throughput = (len(traced) / wall["on"]) / (len(untraced) / wall["off"])
+    summary = (f"\ntrace-on / trace-off median overhead: {ratio:.2f}x; throughput with the trace on: {throughput:.0%} "
+               f"of --no-log (by CPU time: {cpu['off'] / cpu['on']:.0%})")
+    if args.skip_local:
+        _print(rows)
+        print(summary)
+        return
 
     from models import build_backend
 
@@ -129,13 +175,17 @@ def main() -> None:
         rows.append((f"cascade, {k} local draft{'s' if k > 1 else ''}", f"{statistics.median(times):.2f} s",
                      f"{percentile(times, 0.99):.2f} s", f"{len(times) / sum(times):.2f} req/s"))
 
+    _print(rows)
+    print(summary)
+    print(f"router / direct SmolLM2 throughput: {statistics.median(via) / statistics.median(direct):.2f}x")
+    print(f"cascade local time, k=2 / k=1 drafts (median): {statistics.median(drafts[2]) / statistics.median(drafts[1]):.2f}x")
+
+
+def _print(rows: list[tuple[str, str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'p50':>10}  {'p99':>10}  {'rate':>12}")
     for r in rows:
         print(f"{r[0]:{width}}  {r[1]:>10}  {r[2]:>10}  {r[3]:>12}")
-    print(f"\ntrace-on / trace-off median overhead: {ratio:.2f}x")
-    print(f"router / direct SmolLM2 throughput: {statistics.median(via) / statistics.median(direct):.2f}x")
-    print(f"cascade local time, k=2 / k=1 drafts (median): {statistics.median(drafts[2]) / statistics.median(drafts[1]):.2f}x")
 
 
 if __name__ == "__main__":

@@ -199,11 +199,20 @@ def _record_dict(r: RequestRecord, steps) -> dict:
 @click.option("--backend", default=None, help="Only requests answered by this backend.")
 @click.option("--status", type=click.Choice(["received", "routed", "streaming", "done", "failed", "cancelled"]),
               default=None)
+@click.option("--tree", "tree_id", default=None, help="Print one request or pipeline run (id or prefix) as a tree.")
+@click.option("--prune", is_flag=True, help="Apply retention now (trace.keep_days, trace.max_mb) and shrink the file.")
 @click.pass_obj
-def logs(obj: Context, last, as_json, request_id, backend, status) -> None:
+def logs(obj: Context, last, as_json, request_id, backend, status, tree_id, prune) -> None:
     """Every step of recent requests, from the trace store."""
     trace = obj.trace()
     try:
+        if prune:
+            keep = obj.settings.trace
+            click.echo(trace.prune(keep_days=keep.keep_days, max_mb=keep.max_mb).describe())
+            return
+        if tree_id:
+            _print_tree(trace, tree_id)
+            return
         if request_id:
             record = trace.find_request(request_id)
             if record is None:
@@ -221,6 +230,18 @@ def logs(obj: Context, last, as_json, request_id, backend, status) -> None:
             _print_record(r, trace.steps(r.id))
     finally:
         trace.close()
+
+
+def _print_tree(trace: TraceStore, request_id: str) -> None:
+    from hybrid.span_tree import load_tree, render_tree
+
+    record = trace.find_request(request_id)
+    if record is None:
+        raise HybridError(f"no request matches id {request_id!r}; `hybrid logs` lists recent ids")
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: keep each span on one line
+        console = Console(highlight=False, width=240)
+    console.print(render_tree(load_tree(trace, record)))
 
 
 def _print_record(r: RequestRecord, steps) -> None:
@@ -358,8 +379,9 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
 def _add_learning_commands() -> None:
     from hybrid.cli_learn import COMMANDS
+    from hybrid.cli_pipeline import COMMANDS as PIPELINE_COMMANDS
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, *PIPELINE_COMMANDS):
         main.add_command(command)
 
 

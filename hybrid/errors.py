@@ -2,11 +2,13 @@
 
     HybridError                  anything hybrid raises on purpose
     ├── ConfigError              a bad settings file, env var or option: names the key and the fix
+    │   └── PipelineError        a bad pipeline (file): a cycle, a missing step, an unknown task, a bad template
     ├── RequestError             a request the router cannot take (empty prompt, unknown task)
     │   └── RequestCancelled     the caller stopped it part-way (the dashboard quit mid-demo)
     ├── BackendError             a backend failed; carries ``backend`` and ``retryable``
     │   ├── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
     │   └── ContextOverflow      the prompt does not fit the model's context window
+    ├── PipelineFailed           a pipeline step failed: names the step, its model and the error
     ├── ClassifierError          a classifier artifact is missing, corrupt or untrusted
     └── TraceError               the trace store cannot be opened or read
 
@@ -23,6 +25,20 @@ class HybridError(Exception):
 
 class ConfigError(HybridError):
     """A setting is missing or invalid."""
+
+
+class PipelineError(ConfigError):
+    """A pipeline definition is invalid; raised before any step runs."""
+
+
+class PipelineFailed(HybridError):
+    """A pipeline ran, and a step failed; the steps that needed it were not run."""
+
+    def __init__(self, run_id: str, step: str, message: str, cancelled: list[str]) -> None:
+        skipped = f"; not run because of it: {', '.join(cancelled)}" if cancelled else ""
+        super().__init__(f"{message}{skipped}. See `hybrid logs --tree {run_id}` for its input and output.")
+        self.run_id = run_id
+        self.step = step
 
 
 class RequestError(HybridError):

@@ -64,10 +64,19 @@ def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
     for step in trace.steps(record.id):
         if step.kind == "draft" and isinstance(step.output, dict):
-            return Answers(str(step.output.get("draft", "")), record.output if record.is_local is False else None)
+            return Answers(_kept_draft(step.output), record.output if record.is_local is False else None)
     if record.status == "done" and record.is_local:
         return Answers(record.output)
     return Answers(None)
+
+
+def _kept_draft(output: dict) -> str:
+    """The draft the cascade kept: ``drafts[kept]`` (older traces hold one ``draft``)."""
+    drafts = output.get("drafts")
+    if isinstance(drafts, list) and drafts:
+        kept = output.get("kept", 0)
+        return str(drafts[kept if isinstance(kept, int) and 0 <= kept < len(drafts) else 0])
+    return str(output.get("draft", ""))
 
 
 def labels_from_trace(trace: TraceStore) -> list[LabelExample]:

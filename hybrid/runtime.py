@@ -27,8 +27,15 @@ def trace_path(settings: Settings, paths: Paths) -> Path:
 
 
 def open_trace(settings: Settings, paths: Paths) -> TraceStore:
+    """The trace store with the configured retention, exporting to OpenTelemetry when ``otel.enabled``."""
     key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
-    return TraceStore(trace_path(settings, paths), secrets=[key])
+    store = TraceStore(trace_path(settings, paths), secrets=[key], keep_days=settings.trace.keep_days,
+                       max_mb=settings.trace.max_mb)
+    if settings.otel.enabled:
+        from hybrid.otel import OtelExport
+
+        OtelExport.over_otlp(store, settings).attach()
+    return store
 
 
 def open_router(settings: Settings, paths: Paths, *, log: bool = True, cache: bool = True) -> Router:

@@ -196,6 +196,22 @@ class TraceSettings(BaseModel):
     """Log every step to SQLite. ``--no-log`` turns this off for one command."""
     path: Path | None = None
     """Trace database; empty means ``trace.db`` in the user data dir."""
+    keep_days: float | None = Field(default=30, gt=0)
+    """Retention: requests older than this are pruned (whole pipeline runs at a time). Empty keeps everything."""
+    max_mb: float | None = Field(default=1024, gt=0)
+    """Retention: past this size (MiB) the oldest requests are pruned. Empty means no limit."""
+
+
+class OtelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    """Export every finished trace (requests, pipeline runs) as OpenTelemetry spans over OTLP/HTTP. Needs the
+    ``otel`` extra."""
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    """OTLP/HTTP traces endpoint (Jaeger, Phoenix, Langfuse, an OpenTelemetry Collector)."""
+    service_name: str = "hybrid"
+    """``service.name`` on the exported spans."""
 
 
 class ClassifierSettings(BaseModel):
@@ -252,6 +268,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

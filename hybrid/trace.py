@@ -1,20 +1,27 @@
-"""The trace store: every request and every step of it, in SQLite (WAL mode).
+"""The trace store: every request and every step of it, as a tree of spans, in SQLite (WAL mode).
 
-One ``requests`` row per request, kept current as it moves through
-``received -> routed -> streaming -> done | failed | cancelled``, and one ``steps`` row per
-step (``request``, ``classify``, ``route``, ``cache``, ``backend_call``,
-``draft``, ``fallback``, ``error``). ``rev`` is a store-wide counter bumped on
-every write to a request row, so followers (the TUI) read only what changed.
-Several processes may write at once; SQLite serialises them. Each open store
-owns the rows it starts (``owner``) and holds a lock file while it is open;
-opening a store marks failed the unfinished rows whose owner is gone (a
-process killed mid-request), see ``recover_unfinished``.
+Spans are the one shape of the trace. A ``requests`` row is a span with a ``kind`` (``request`` for one
+routed call, ``pipeline`` for a pipeline run) and a ``parent_id``: a pipeline run is a root span, each
+step's request hangs under it, a coordinator's subtasks under their step. A request row is kept current as
+it moves through ``received -> routed -> streaming -> done | failed | cancelled``. Its ``steps`` rows are
+its child spans (``request``, ``classify``, ``route``, ``cache``, ``backend_call``, ``draft``,
+``fallback``, ``error``), each with a start and a duration. ``rev`` is a store-wide counter bumped on every
+write to a request row, so followers (the TUI) read only what changed. Several processes may write at once;
+SQLite serialises them. Each open store owns the rows it starts (``owner``) and holds a lock file while
+it is open; opening a store marks failed the unfinished rows whose owner is gone (a process killed
+mid-request), see ``recover_unfinished``.
+
+Each long text is stored once (``hybrid/trace_texts.py``); writes are queued to one writer thread and
+committed in batches (``hybrid/trace_writer.py`` says exactly what is guaranteed); ``prune`` keeps the
+store within ``trace.keep_days`` and ``trace.max_mb`` (``hybrid/retention.py``). ``TraceStoreProtocol``
+(``hybrid/trace_api.py``) is the seam for a second store (PostgreSQL); the SQL here is kept portable for it.
 
 Secrets handed to the store are scrubbed from everything it writes.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import secrets
@@ -26,8 +33,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from hybrid import retention
 from hybrid.errors import TraceError
 from hybrid.owner import OwnerLock
+from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
+from hybrid.trace_writer import Writer
 
 _KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 REDACTED = "[redacted]"
@@ -121,6 +131,21 @@ def _create_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _spans_and_texts(db: sqlite3.Connection) -> None:
+    """Span kinds, an index to walk trees, and the content-addressed texts (existing rows stay inline)."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'request';
+        CREATE INDEX requests_parent ON requests(parent_id);
+        CREATE TABLE texts (
+            hash TEXT PRIMARY KEY,
+            body TEXT NOT NULL
+        )
+        """
+    )
+
+
 def _add_owner(db: sqlite3.Connection) -> None:
     _run_script(
         db,
@@ -132,10 +157,13 @@ def _add_owner(db: sqlite3.Connection) -> None:
 
 
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback, _add_owner)
-
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_schema, _create_feedback, _spans_and_texts, _add_owner,
+)
 UNFINISHED = ("received", "routed", "streaming")
 PROCESS_ENDED = "the process ended before the request finished"
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     id: str
@@ -169,6 +197,7 @@ class RequestRecord:
     fallback: bool
     error: str | None
     feedback: str | None = None
+    kind: str = "request"
 
 
 @dataclass(frozen=True)
@@ -190,33 +219,62 @@ class StepRecord:
 
 
 _JSON_REQUEST_COLUMNS = {"messages", "params", "metadata", "reasons"}
+_TEXT_REQUEST_COLUMNS = {"prompt", "output"}
 _BOOL_REQUEST_COLUMNS = {"escalate", "is_local", "cached", "fallback"}
 _REQUEST_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "feedback"]
-_UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at"}
+_UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at", "kind"}
+_STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
+FINAL_STATUSES = ("done", "failed", "cancelled")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # stateless; reused, as json.dumps(**kw) is not
 
 
 class TraceStore:
-    """Reads and writes the trace database. Safe to share between threads."""
+    """Reads and writes the trace database. Safe to share between threads.
 
-    def __init__(self, path: Path, *, secrets: Iterable[str] = ()) -> None:
+    Writes go through a queue to one writer thread (see ``hybrid/trace_writer.py`` for the guarantees);
+    reads flush that queue first. ``keep_days``/``max_mb`` set retention: a store opened over its limits
+    prunes itself once, in the writer thread. ``listen`` registers a callback for finished root spans.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        secrets: Iterable[str] = (),
+        keep_days: float | None = None,
+        max_mb: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self._secrets = tuple(s for s in secrets if s)
         self._lock = threading.RLock()
+        self._listener: Callable[[list[str]], None] | None = None
+        self._on_close: Callable[[], None] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._connect()
             self._migrate()
             self._owner = OwnerLock(self.path)
-            self.recover_unfinished()
         except (sqlite3.Error, OSError) as e:
             raise TraceError(
                 f"cannot open the trace store at {self.path} ({e}). Check the path and its permissions, "
                 "set trace.path in the config, or pass --no-log."
             ) from e
+        self._digests = Digests()
+        self._where = str(self.path.resolve())
+        self._writer = Writer(self._connect, where=self._where, on_finished=self._finished)
+        atexit.register(self.close)
+        self.recover_unfinished()
+        if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
+            self._writer.submit_alone(lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file; prune VACUUMs older ones
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     # -- schema -----------------------------------------------------------
     def _migrate(self) -> None:
@@ -241,32 +299,67 @@ class TraceStore:
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
+    def flush(self) -> None:
+        """Wait until every write queued so far is committed (reads do this themselves)."""
+        self._writer.flush()
+
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-            self._owner.release()
+        """Commit every queued write, stop the writer thread and close the database. Idempotent."""
+        atexit.unregister(self.close)
+        try:
+            self._writer.close()
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
+        finally:
+            with self._lock:
+                self._db.close()
+                self._owner.release()
 
     def recover_unfinished(self) -> list[str]:
         """Mark failed the requests left unfinished by a store that is gone; returns their ids."""
         unfinished = "SELECT id, owner FROM requests WHERE status IN ('received', 'routed', 'streaming')"
         with self._lock:
-            owners = {owner for _, owner in self._db.execute(unfinished).fetchall()}
-            gone = {owner for owner in owners if self._owner.is_gone(owner)}
-            if not gone:
-                return []
-            self._db.execute("BEGIN IMMEDIATE")  # another process may be recovering the same rows
-            try:
-                recovered = [rid for rid, owner in self._db.execute(unfinished).fetchall() if owner in gone]
-                for request_id in recovered:
-                    self.update_request(request_id, status="failed", error=PROCESS_ENDED)
-                    self.add_step(request_id, "error", error=PROCESS_ENDED, output={"type": "ProcessEnded"})
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            rows = self._db.execute(unfinished).fetchall()
+        gone = {owner for owner in {owner for _, owner in rows} if self._owner.is_gone(owner)}
+        recovered = [rid for rid, owner in rows if owner in gone]
+        for request_id in recovered:
+            self.update_request(request_id, status="failed", error=PROCESS_ENDED)
+            self.add_step(request_id, "error", error=PROCESS_ENDED, output={"type": "ProcessEnded"})
+        self.flush()
         for owner in gone - {None}:
             self._owner.forget(owner)
         return recovered
+
+    def prune(self, *, keep_days: float | None = None, max_mb: float | None = None) -> retention.Pruned:
+        """Delete whole request trees older than ``keep_days`` / beyond ``max_mb``, then shrink the file."""
+        result: list[retention.Pruned] = []
+        self._writer.run_alone(
+            lambda db: result.append(retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
+        )
+        if not result:
+            raise TraceError(f"pruning {self.path} did not finish; see the error above and retry")
+        return result[0]
+
+    def size_bytes(self) -> int:
+        self.flush()
+        return retention.file_bytes(self.path)
+
+    def listen(self, on_finished: Callable[[list[str]], None], on_close: Callable[[], None] | None = None) -> None:
+        """Call ``on_finished`` (in the writer thread, after commit) with the ids of root spans (no parent) that
+        reached a final status; ``on_close`` when the store closes. Used by the OpenTelemetry export."""
+        self._listener, self._on_close = on_finished, on_close
+
+    def _finished(self, ids: list[str]) -> None:
+        if self._listener is None:
+            return
+        marks = ", ".join("?" * len(ids))
+        with self._lock:
+            roots = [row[0] for row in self._db.execute(
+                f"SELECT id FROM requests WHERE id IN ({marks}) AND parent_id IS NULL", ids
+            ).fetchall()]
+        if roots:
+            self._listener(roots)
 
     # -- writing ------------------------------------------------------------
     def _scrub(self, value: Any) -> Any:
@@ -280,15 +373,29 @@ class TraceStore:
             return [self._scrub(v) for v in value]
         return value
 
-    def _json(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(self._scrub(value), ensure_ascii=False, default=str)
+    def _json(self, value: Any, texts: Interner | None = None) -> str | None:
+        if value is None:
+            return None
+        value = texts.deep(value, self._scrub) if texts is not None else self._scrub(value)
+        return _ENCODER.encode(value)
 
-    def _write(self, sql: str, args: Sequence[Any]) -> None:
-        with self._lock:
-            try:
-                self._db.execute(sql, args)
-            except sqlite3.Error as e:
-                raise TraceError(f"cannot write to the trace store at {self.path}: {e}") from e
+    def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],
+               finished: str | None = None) -> None:
+        """Queue one statement. ``args`` may be a function of an Interner: it runs here, in the caller's
+        thread, so the writer thread only executes SQL (during which SQLite releases the GIL) and never
+        competes with request threads for the interpreter."""
+        texts = Interner(self._digests)
+        values = args(texts) if callable(args) else args
+
+        def write(db: sqlite3.Connection, stored: set[str]) -> str | None:
+            texts.store(db, stored)
+            db.execute(sql, values)
+            return finished
+
+        self._writer.submit(write)
+
+    def _text(self, value: Any, texts: Interner) -> Any:
+        return texts.text(value, self._scrub) if isinstance(value, str) else value
 
     def start_request(
         self,
@@ -300,16 +407,17 @@ class TraceStore:
         metadata: dict[str, Any] | None = None,
         parent_id: str | None = None,
         mode: str | None = None,
+        kind: str = "request",
     ) -> None:
         now = time.time()
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         self._write(
             "INSERT INTO requests (id, rev, created_at, updated_at, parent_id, task, prompt, messages, params,"
-            " metadata, status, mode, reasons, owner) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
-            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]', ?)",
-            (
-                request_id, now, now, parent_id, task, self._scrub(str(prompt)), self._json(messages),
-                self._json(params), self._json(metadata or {}), mode, self._owner.token,
+            " metadata, status, mode, reasons, kind, owner) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
+            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]', ?, ?)",
+            lambda texts: (
+                request_id, now, now, parent_id, task, self._text(str(prompt), texts), self._json(messages, texts),
+                self._json(params, texts), self._json(metadata or {}, texts), mode, kind, self._owner.token,
             ),
         )
 
@@ -317,19 +425,25 @@ class TraceStore:
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"unknown request columns: {sorted(unknown)}")
-        columns, args = [], []
-        for key, value in values.items():
-            if key in _JSON_REQUEST_COLUMNS:
-                value = self._json(value)
-            elif isinstance(value, str):
-                value = self._scrub(value)
-            columns.append(f"{key} = ?")
-            args.append(value)
-        columns.append("updated_at = ?")
-        args.append(time.time())
+        now = time.time()
+
+        def args(texts: Interner) -> list[Any]:
+            out = []
+            for key, value in values.items():
+                if key in _JSON_REQUEST_COLUMNS:
+                    value = self._json(value, texts)
+                elif key in _TEXT_REQUEST_COLUMNS:
+                    value = self._text(value, texts)
+                elif isinstance(value, str):
+                    value = self._scrub(value)
+                out.append(value)
+            return [*out, now, request_id]
+
+        columns = "".join(f"{key} = ?, " for key in values)
         self._write(
-            f"UPDATE requests SET {', '.join(columns)}, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
-            (*args, request_id),
+            f"UPDATE requests SET {columns}updated_at = ?, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
+            args,
+            finished=request_id if values.get("status") in FINAL_STATUSES else None,
         )
 
     def add_step(
@@ -348,13 +462,14 @@ class TraceStore:
         error: str | None = None,
     ) -> str:
         step_id = new_id()
+        now = time.time()
         self._write(
             "INSERT INTO steps (id, request_id, seq, kind, created_at, duration_s, backend, model, input, output,"
             " input_tokens, output_tokens, cost, error) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps"
             " WHERE request_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                step_id, request_id, request_id, kind, time.time(), duration_s, backend, model, self._json(input),
-                self._json(output), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
+            lambda texts: (
+                step_id, request_id, request_id, kind, now, duration_s, backend, model, self._json(input, texts),
+                self._json(output, texts), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
             ),
         )
         return step_id
@@ -371,20 +486,37 @@ class TraceStore:
         self.update_request(request_id)  # bump rev so followers see the label
 
     # -- reading ------------------------------------------------------------
-    def _request_rows(self, where: str, args: Sequence[Any], tail: str) -> list[RequestRecord]:
-        sql = f"SELECT {', '.join('r.' + c for c in _REQUEST_COLUMNS)}, {_FEEDBACK_SQL} FROM requests r {where} {tail}"
+    def _read(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
+        self._writer.flush_all()
         with self._lock:
             try:
-                rows = self._db.execute(sql, args).fetchall()
+                return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as e:
                 raise TraceError(f"cannot read the trace store at {self.path}: {e}") from e
-        return [self._to_request(row) for row in rows]
+
+    def _texts_for(self, values: Iterable[Any]) -> dict[str, str]:
+        wanted: set[str] = set()
+        for value in values:
+            if isinstance(value, str) and ("\\u0001" in value or REF in value):
+                wanted.update(REF_PATTERN.findall(value))
+        if not wanted:
+            return {}
+        with self._lock:
+            return fetch(self._db, wanted)
+
+    def _request_rows(self, where: str, args: Sequence[Any], tail: str) -> list[RequestRecord]:
+        sql = f"SELECT {', '.join('r.' + c for c in _REQUEST_COLUMNS)}, {_FEEDBACK_SQL} FROM requests r {where} {tail}"
+        rows = self._read(sql, args)
+        texts = self._texts_for(v for row in rows for v in row)
+        return [self._to_request(row, texts) for row in rows]
 
     @staticmethod
-    def _to_request(row: Sequence[Any]) -> RequestRecord:
+    def _to_request(row: Sequence[Any], texts: dict[str, str]) -> RequestRecord:
         values = dict(zip([*_REQUEST_COLUMNS, "feedback"], row))
         for key in _JSON_REQUEST_COLUMNS:
-            values[key] = json.loads(values[key]) if values[key] else ([] if key == "reasons" else {})
+            values[key] = resolve(json.loads(values[key]), texts) if values[key] else ([] if key == "reasons" else {})
+        for key in _TEXT_REQUEST_COLUMNS:
+            values[key] = resolve(values[key], texts)
         for key in _BOOL_REQUEST_COLUMNS:
             values[key] = None if values[key] is None else bool(values[key])
         return RequestRecord(**values)
@@ -406,6 +538,7 @@ class TraceStore:
         status: str | None = None,
         search: str | None = None,
         since: float | None = None,
+        kind: str | None = None,
     ) -> list[RequestRecord]:
         """Newest first, optionally filtered."""
         clauses, args = [], []
@@ -416,11 +549,16 @@ class TraceStore:
             clauses.append("r.status = ?")
             args.append(status)
         if search:
-            clauses.append("r.prompt LIKE ? ESCAPE '\\'")
-            args.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append("(r.prompt LIKE ? ESCAPE '\\' OR r.prompt IN"
+                           " (SELECT ? || t.hash FROM texts t WHERE t.body LIKE ? ESCAPE '\\'))")
+            args += [pattern, REF, pattern]
         if since is not None:
             clauses.append("r.created_at >= ?")
             args.append(since)
+        if kind:
+            clauses.append("r.kind = ?")
+            args.append(kind)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return self._request_rows(where, [*args, limit], "ORDER BY r.created_at DESC, r.id DESC LIMIT ?")
 
@@ -429,28 +567,25 @@ class TraceStore:
         return self._request_rows("WHERE r.rev > ?", (rev, limit), "ORDER BY r.rev LIMIT ?")
 
     def steps(self, request_id: str) -> list[StepRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(f.name for f in fields(StepRecord))} FROM steps WHERE request_id = ? ORDER BY seq",
-                (request_id,),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE request_id = ? ORDER BY seq", (request_id,)
+        )
+        texts = self._texts_for(v for row in rows for v in row)
         records = []
         for row in rows:
-            values = dict(zip([f.name for f in fields(StepRecord)], row))
-            values["input"] = json.loads(values["input"]) if values["input"] else None
-            values["output"] = json.loads(values["output"]) if values["output"] else None
+            values = dict(zip(_STEP_COLUMNS, row))
+            values["input"] = resolve(json.loads(values["input"]), texts) if values["input"] else None
+            values["output"] = resolve(json.loads(values["output"]), texts) if values["output"] else None
             records.append(StepRecord(**values))
         return records
 
     def children(self, request_id: str) -> list[RequestRecord]:
-        """Requests whose parent is ``request_id`` (the next steps of a chain)."""
-        return self._request_rows("WHERE r.parent_id = ?", (request_id,), "ORDER BY r.created_at")
+        """Requests whose parent is ``request_id``: a pipeline's steps, a step's subtasks, a chain's next step."""
+        return self._request_rows("WHERE r.parent_id = ?", (request_id,), "ORDER BY r.created_at, r.id")
 
     def feedback_rows(self) -> list[tuple[str, str, str]]:
         """(request_id, label, source), newest label per request and source."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT request_id, label, source FROM feedback f WHERE created_at = (SELECT MAX(created_at) FROM"
-                " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at"
-            ).fetchall()
-
+        return [tuple(row) for row in self._read(
+            "SELECT request_id, label, source FROM feedback f WHERE created_at = (SELECT MAX(created_at) FROM"
+            " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at", ()
+        )]

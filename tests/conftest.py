@@ -16,3 +16,15 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "hybrid-home"
     monkeypatch.setenv("HYBRID_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def cloud(monkeypatch):
+    """The fake Anthropic Messages API on 127.0.0.1, with a key set and every cloud backend pointed at it."""
+    from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
+
+    with FakeAnthropicAPI() as api:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
+        for name in ("HAIKU", "SONNET", "OPUS"):
+            monkeypatch.setenv(f"HYBRID_BACKENDS__{name}__BASE_URL", api.url)
+        yield api

@@ -9,16 +9,7 @@ from hybrid.cli import main
 from hybrid.learning import labels_from_trace
 from hybrid.settings import Paths
 from hybrid.trace import TraceStore
-from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI
-
-
-@pytest.fixture
-def cloud(monkeypatch):
-    with FakeAnthropicAPI() as api:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
-        for name in ("HAIKU", "SONNET", "OPUS"):
-            monkeypatch.setenv(f"HYBRID_BACKENDS__{name}__BASE_URL", api.url)
-        yield api
+from tests.fakes.anthropic_api import DEFAULT_KEY
 
 
 def trace() -> TraceStore:

@@ -21,6 +21,7 @@ WRITER = textwrap.dedent(
         store.update_request(f"unfinished{i}", status=status)
     store.start_request("finished", task="chat", messages=[{"role": "user", "content": "hi"}], params={})
     store.update_request("finished", status="done", output="hello")
+    store.flush()  # committed: what a kill -9 can lose is only what the writer thread has not committed yet
     print("ready", flush=True)
     time.sleep(60)
     """

@@ -141,6 +141,7 @@ def write_sample_trace(path: Path, samples: tuple[Sample, ...] = SAMPLES) -> Tra
     store = TraceStore(path)
     for index, sample in enumerate(samples):
         _write(store, index, sample)
+    store.flush()
     with sqlite3.connect(path) as db:
         for index in range(len(samples)):
             t = sample_time(index)

@@ -61,7 +61,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SPARK_MINUTES) -> Summary:
-    records = list(records)
+    records = [r for r in records if r.kind != "pipeline"]  # a run's cost is its steps', counted once there
     done = [r for r in records if r.status == "done"]
     decided = [r for r in records if r.escalate is not None]
     latencies: dict[str, list[float]] = {}

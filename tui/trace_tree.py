@@ -1,5 +1,8 @@
 """The full trace of one request as a ``rich.tree.Tree``: decision, every step, and chained children.
 
+A pipeline run opens with its span tree (``hybrid.span_tree``): each step's status, model, tokens, latency
+and cost, the critical path marked, a failed step's input, output and error.
+
 All trace text is untrusted and goes in through ``tui.text.safe``.
 """
 
@@ -14,6 +17,7 @@ from rich.console import Group
 from rich.text import Text
 from rich.tree import Tree
 
+from hybrid.span_tree import SpanNode, render_tree
 from hybrid.trace import RequestRecord, StepRecord
 from tui.rows import money
 from tui.text import safe
@@ -107,9 +111,16 @@ def _title(r: RequestRecord, fmt_time: Callable[[float], str]) -> Text:
     return title
 
 
+def _spans(node: TraceNode) -> SpanNode:
+    return SpanNode(node.record, tuple(_spans(child) for child in node.children))
+
+
 def request_tree(node: TraceNode, fmt_time: Callable[[float], str]) -> Tree:
     r = node.record
     tree = Tree(_title(r, fmt_time), guide_style="dim")
+    if r.kind == "pipeline":
+        tree.add(Text("pipeline steps (per-step cost and latency; ★ marks the critical path)", "bold")).add(
+            render_tree(_spans(node)))
     tree.add(_field("prompt", r.prompt))
     where = None if r.is_local is None else ("local" if r.is_local else "cloud")
     tree.add(_facts([
@@ -136,7 +147,8 @@ def request_tree(node: TraceNode, fmt_time: Callable[[float], str]) -> Tree:
     for s in node.steps:
         _step(steps, s)
     if node.children:
-        chained = tree.add(Text(f"chained requests ({len(node.children)})", "bold"))
+        label = "pipeline step requests" if r.kind == "pipeline" else "chained requests"
+        chained = tree.add(Text(f"{label} ({len(node.children)})", "bold"))
         for child in node.children:
             chained.add(request_tree(child, fmt_time))
     return tree

@@ -1,0 +1,208 @@
+"""The trace's writer thread: callers queue writes, one thread commits them in batches.
+
+What is guaranteed (README "The trace"):
+
+- Writes are applied in the order they were queued, by one connection, in batched transactions.
+- The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
+- ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
+  of the same database file in this process (``flush_all``), so a process always reads its own writes,
+  whichever ``TraceStore`` object made them.
+- ``close()`` flushes and stops the thread; the store registers it with ``atexit``, so a process that exits
+  normally commits every queued row. A crash (SIGKILL, power loss) can lose the rows of the last few
+  milliseconds: those not yet committed.
+- A write that fails (disk full, a locked database past the busy timeout) is reported as a ``TraceError``
+  by the next write, flush or close of the same store.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hybrid.errors import TraceError
+
+Write = Callable[[sqlite3.Connection, set[str]], "str | None"]
+"""One queued write. It runs inside the batch's transaction, with a set it may use to remember what this
+transaction already stored (texts); it may return the id of a request that just reached a final status
+(for listeners such as the OpenTelemetry exporter)."""
+
+Maintenance = Callable[[sqlite3.Connection], None]
+"""Work that must run alone, outside any transaction (pruning, VACUUM)."""
+
+QUEUE_SIZE = 2048
+BATCH_SIZE = 256
+LINGER_S = 0.02
+"""After the first write of a batch, wait this long for more: fewer, larger transactions, and far fewer
+wake-ups competing with the request threads for the GIL."""
+
+
+@dataclass(frozen=True)
+class _Alone:
+    work: Maintenance
+
+
+_STOP = object()
+
+
+class Writer:
+    _open: ClassVar[weakref.WeakSet[Writer]] = weakref.WeakSet()
+    """Every live writer of this process, so a read through one store sees the writes queued by another."""
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def flush_all(self) -> None:
+        """Flush every writer of this database in this process; raise only this writer's own errors."""
+        with self._open_lock:
+            writers = [w for w in self._open if w._where == self._where]
+        if any(w._thread is threading.current_thread() for w in writers):
+            return  # a writer thread (an export listener) reading: its own rows are committed; never wait on others
+        for writer in writers:
+            writer._wait()
+        self._raise_error()
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        where: str,
+        on_finished: Callable[[list[str]], None] | None = None,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self._connect = connect
+        self._where = where
+        self._on_finished = on_finished
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._error: TraceError | None = None
+        self._closed = False
+        self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
+        self._flush_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
+        self._thread.start()
+        with self._open_lock:
+            self._open.add(self)
+
+    # -- callers -----------------------------------------------------------
+    def submit(self, item: Write | _Alone) -> None:
+        self._raise_error()
+        if self._closed:
+            raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
+        self._queue.put(item)
+
+    def submit_alone(self, work: Maintenance) -> None:
+        """Queue ``work`` to run by itself between batches."""
+        self.submit(_Alone(work))
+
+    def run_alone(self, work: Maintenance) -> None:
+        """Queue ``work`` to run by itself between batches, and wait for it."""
+        self.submit(_Alone(work))
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until everything queued before this call is committed (a marker travels the queue)."""
+        self._wait()
+        self._raise_error()
+
+    def _wait(self) -> None:
+        if threading.current_thread() is self._thread or not self._thread.is_alive() or self._closed:
+            return
+        marker = threading.Event()
+        with self._flush_lock:
+            self._flushing += 1
+        try:
+            self._queue.put(marker)
+            while not marker.wait(0.5):
+                if not self._thread.is_alive():
+                    break
+        finally:
+            with self._flush_lock:
+                self._flushing -= 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        with self._open_lock:
+            self._open.discard(self)
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    # -- the thread --------------------------------------------------------
+    def _loop(self) -> None:
+        db = self._connect()
+        held = None
+        try:
+            while True:
+                item, held = (held, None) if held is not None else (self._queue.get(), None)
+                if item is _STOP:
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
+                    continue
+                if isinstance(item, _Alone):
+                    self._guard(item.work, db)
+                    continue
+                batch = [item]
+                if self._queue.qsize() < BATCH_SIZE and not self._flushing:
+                    time.sleep(LINGER_S)
+                while len(batch) < BATCH_SIZE and held is None:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP or isinstance(nxt, (_Alone, threading.Event)):
+                        held = nxt
+                    else:
+                        batch.append(nxt)
+                finished = self._commit(db, batch)
+                if finished and self._on_finished is not None:
+                    self._on_finished(finished)
+        finally:
+            db.close()
+
+    def _commit(self, db: sqlite3.Connection, batch: list[Write]) -> list[str]:
+        try:
+            return self._apply(db, batch)
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        # One write failed: apply them one by one so the others still land, and report the failure.
+        finished: list[str] = []
+        for write in batch:
+            try:
+                finished += self._apply(db, [write])
+            except sqlite3.Error as e:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._error = TraceError(f"cannot write to the trace store at {self._where}: {e}")
+        return finished
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, writes: list[Write]) -> list[str]:
+        db.execute("BEGIN IMMEDIATE")
+        stored: set[str] = set()
+        finished = [done for write in writes if (done := write(db, stored))]
+        db.execute("COMMIT")
+        return finished
+
+    def _guard(self, work: Maintenance, db: sqlite3.Connection) -> None:
+        try:
+            work(db)
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._error = TraceError(f"trace store maintenance failed at {self._where}: {e}")
+        except TraceError as e:
+            self._error = e
+
