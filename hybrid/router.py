@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
 from hybrid.errors import BackendError, HybridError, RequestError
+from hybrid.guards import Guards
 from hybrid.policy import Policy
 from hybrid.settings import Settings
 from hybrid.trace import TraceStore, new_id
@@ -107,6 +108,7 @@ class Router:
         self.cache = cache
         self.policy = Policy(settings.routing)
         self.health = HealthBook(self.backends)
+        self.guards = Guards(settings, self.backends, trace)
         self._threshold_override: float | None = None
 
     # -- configuration that may change while running (the TUI's keys) --
@@ -132,6 +134,7 @@ class Router:
     def complete(self, request: Request, *, on_text: TextCallback | None = None) -> Completion:
         request_id = new_id()
         started = time.perf_counter()
+        request = self.guards.tag(request)  # hook: conversation id and turn into the metadata
         self.trace.start_request(
             request_id,
             task=request.task,
@@ -163,7 +166,8 @@ class Router:
 
     def _decide(self, request_id: str, request: Request) -> Decision:
         t0 = time.perf_counter()
-        score = float(self.classifier.score(request))
+        considered = self.guards.context(request, self.policy.cloud_for(request.task))  # hook: privacy, budget, sticky
+        score = float(self.classifier.score(considered.scored))
         self.trace.add_step(
             request_id,
             "classify",
@@ -171,8 +175,9 @@ class Router:
             output={"score": score, "classifier": self.classifier.version},
             duration_s=time.perf_counter() - t0,
         )
-        names = [*self.settings.routing.local, self.policy.cloud_for(request.task)]
-        decision = self.policy.decide(request, score, self.classifier.threshold, self.health.snapshot(names))
+        names = [*self.settings.routing.local, self.policy.cloud_for(request.task), *considered.backends]
+        decision = self.policy.decide(request, score, self.classifier.threshold, self.health.snapshot(names),
+                                      considered.context)
         self.trace.add_step(request_id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(
             request_id,
@@ -311,6 +316,7 @@ class Router:
                     on_text(hit.text)
                 return CallResult(name, backend.model, hit.text, hit.usage, 0.0, hit.finish_reason, (), True)
 
+        hold = self.guards.admit(request, name)  # hook: local-only refusal, redaction, budget reservation
         t0 = time.perf_counter()
         first_token_s: float | None = None
         parts: list[str] = []
@@ -319,7 +325,7 @@ class Router:
         logprobs: list[float] = []
         error: HybridError | None = None
         try:
-            for chunk in backend.stream(request):
+            for chunk in hold.wrap(backend.stream(hold.sent)):
                 if chunk.text:
                     if first_token_s is None:
                         first_token_s = time.perf_counter() - t0
@@ -353,6 +359,7 @@ class Router:
             duration_s=time.perf_counter() - t0,
             error=str(error) if error else None,
         )
+        hold.release(cost)  # hook: the cost is in the trace now
         if error is not None:
             raise error
         self.health.mark_up(name)

@@ -25,8 +25,18 @@ from typing import Any
 
 from hybrid.errors import TraceError
 
-_KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
+_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])sk-ant-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
 REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 8
+"""A configured secret shorter than this is no real key: scrubbing it would mangle ordinary words."""
+
+
+def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """The configured secrets as whole tokens (not inside a longer word), longest first."""
+    plausible = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not plausible:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
 
 
 def new_id() -> str:
@@ -186,7 +196,7 @@ class TraceStore:
 
     def __init__(self, path: Path, *, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = _secret_pattern(secrets)
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +241,8 @@ class TraceStore:
     # -- writing ------------------------------------------------------------
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, REDACTED)
+            if self._secrets is not None:
+                value = self._secrets.sub(REDACTED, value)
             return _KEY_PATTERN.sub(REDACTED, value)
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}
@@ -414,3 +424,16 @@ class TraceStore:
                 " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at"
             ).fetchall()
 
+    def spend_since(self, since: float) -> dict[str, float]:
+        """US dollars spent per backend on calls made since ``since`` (epoch seconds); budgets read this."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT backend, SUM(cost) FROM steps WHERE kind = 'backend_call' AND created_at >= ? AND cost > 0"
+                " GROUP BY backend", (since,),
+            ).fetchall()
+        return {backend: float(total) for backend, total in rows if backend}
+
+    def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]:
+        """Requests whose metadata holds ``key`` = ``value``, oldest first (a conversation's turns)."""
+        return self._request_rows("WHERE json_extract(r.metadata, '$.' || ?) = ?", (key, value, limit),
+                                  "ORDER BY r.created_at, r.id LIMIT ?")
