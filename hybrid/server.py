@@ -5,7 +5,8 @@ Endpoints:
   router picks the backend; the client's ``model`` field is only recorded in
   the request's metadata. Routing hints travel in
   the body (``task``, ``parent_id``, ``metadata``; OpenAI SDKs send them via
-  ``extra_body``) or as ``X-Hybrid-Task`` / ``X-Hybrid-Parent`` headers.
+  ``extra_body``) or as ``X-Hybrid-Task`` / ``X-Hybrid-Parent`` headers; ``X-Hybrid-Conversation`` and
+  ``X-Hybrid-Local-Only`` set metadata ``conversation_id`` and ``local_only``.
   The reply carries the decision in ``x_hybrid`` and ``X-Hybrid-*`` headers.
 - ``GET /v1/models``: the single routed model, ``hybrid``.
 - ``GET /health``: 200 with each backend's cheap health.
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hybrid.errors import BackendError, HybridError, RequestError
+from hybrid.guards import header_hints
 from hybrid.router import Router
 from hybrid.types import Completion, Message, Request
 
@@ -61,7 +63,8 @@ def parse_chat_request(body: dict[str, Any], headers: Any) -> Request:
         task=str(body.get("task") or headers.get("X-Hybrid-Task") or "chat"),
         max_tokens=max_tokens,
         temperature=float(temperature),
-        metadata={str(k): str(v) for k, v in metadata.items()} | {"client_model": str(body.get("model", ""))},
+        metadata=header_hints(headers) | {str(k): str(v) for k, v in metadata.items()}  # hook: conversation, local-only
+        | {"client_model": str(body.get("model", ""))},
         parent_id=body.get("parent_id") or headers.get("X-Hybrid-Parent"),
     )
 
