@@ -171,6 +171,8 @@ class BudgetGuard:
 
     def status(self) -> tuple[CapStatus, ...]:
         """Each cap with what has been spent against it in its current period."""
+        if not self.caps:
+            return ()
         with self._lock:
             spent = self._spent()
             return tuple(CapStatus(cap, self._total(cap, spent)) for cap in self.caps)

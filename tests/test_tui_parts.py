@@ -71,3 +71,22 @@ def test_demo_refuses_no_log(tmp_path):
     result = CliRunner().invoke(command, ["--demo"], obj=Context(no_log=True))
     assert result.exit_code != 0
     assert "drop --no-log" in str(result.exception)
+
+
+def test_summary_shows_savings_beside_quality_and_budget_caps(tmp_path):
+    from hybrid.budget import BudgetGuard
+    from hybrid.settings import BudgetSettings
+    from tui.widgets.summary import summary_text
+
+    trace = write_sample_trace(tmp_path / "trace.db")
+    records = trace.recent(100)
+    labelled = [r for r in records if r.status == "done" and r.is_local and r.feedback]
+    caps = BudgetGuard(BudgetSettings(daily=100.0), trace).status()
+    s = summarize(records, now=SAMPLE_NOW, caps=caps)
+    assert s.quality.n == len(labelled) > 0
+    good = sum(r.feedback == "good" for r in labelled)
+    text = summary_text(s, cloud=None).plain
+    assert f"quality {good / len(labelled):.0%} good (n={len(labelled)}," in text
+    assert "budget daily $" in text and "/$100.000" in text
+    unlabelled = summarize([r for r in records if not r.feedback], now=SAMPLE_NOW)
+    assert "quality unmeasured" in summary_text(unlabelled, cloud=None).plain

@@ -140,7 +140,9 @@ class HybridApp(App[None]):
         )
 
     def _refresh_summary(self) -> None:
-        summary = summarize(self.known.values(), now=self.now())
+        guards = getattr(self.router, "guards", None)
+        caps = guards.budget.status() if guards is not None else ()
+        summary = summarize(self.known.values(), now=self.now(), caps=caps)
         self.query_one(SummaryPanel).show(summary, cloud=self.cloud_status)
 
     # -- following the trace ----------------------------------------------------

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hybrid.budget import CapStatus
+from hybrid.report import Quality, quality_of
 from hybrid.trace import RequestRecord
 
 SPARK_MINUTES = 30
@@ -34,6 +36,9 @@ class Summary:
     per_minute: tuple[float, ...]
     escalation_share: tuple[float, ...]
     classifier: str | None
+    quality: Quality = Quality()
+    """Judge labels and feedback on the locally served answers: what the savings cost."""
+    caps: tuple[CapStatus, ...] = ()
 
     @property
     def local_share(self) -> float:
@@ -59,7 +64,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SPARK_MINUTES) -> Summary:
+def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SPARK_MINUTES,
+              caps: tuple[CapStatus, ...] = ()) -> Summary:
     records = list(records)
     done = [r for r in records if r.status == "done"]
     decided = [r for r in records if r.escalate is not None]
@@ -93,4 +99,6 @@ def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SP
         per_minute=tuple(per_minute),
         escalation_share=tuple(e / n if n else 0.0 for e, n in zip(escalated_per_minute, per_minute)),
         classifier=classifier,
+        quality=quality_of(records),
+        caps=caps,
     )
