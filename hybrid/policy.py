@@ -30,7 +30,7 @@ from hybrid.types import Decision, Health, Request
 class PolicyContext:
     """What the policy knows about a request beyond its score: found by hybrid/guards.py, which does the I/O."""
 
-    privacy: PrivacyVerdict = PrivacyVerdict()
+    privacy: PrivacyVerdict = field(default_factory=PrivacyVerdict)
     privacy_mode: str = "local"
     over_budget: Mapping[str, str] = field(default_factory=dict)
     """Cloud backends a call to which would cross a spending cap, with the cap's words."""

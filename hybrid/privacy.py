@@ -31,7 +31,7 @@ LOCAL_ONLY_HEADER = "X-Hybrid-Local-Only"
 # (they flag ordinary hashes, ids and addresses in prose).
 _SKIPPED_PLUGINS = frozenset({"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)"})
 _ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")
-_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.S)
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.DOTALL)
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![\w-])")
 _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", ".test", ".example", ".invalid", ".localhost")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")

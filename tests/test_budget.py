@@ -106,7 +106,7 @@ def _local_answers(router, n):
 
 def test_judge_spend_never_exceeds_the_budget_and_each_call_is_a_traced_backend_call(tmp_path, api):
     router, backends, trace = cloud_router(tmp_path, api, score=0.1)
-    first, second = _local_answers(router, 2)
+    _, second = _local_answers(router, 2)
     for _ in range(2):
         api.enqueue_text("Positive.")
         api.enqueue_text("Both are right.\n[[C]]")

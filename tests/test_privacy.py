@@ -26,8 +26,8 @@ SECRETS = {
     "GitHub token": (f"My CI uses GITHUB_TOKEN {GITHUB}, is that scoped right?", GITHUB),
     "PEM private key": (f"Which format is this key?\n{PEM}\nPlease explain.", "MIIEowIBAAKCAQEAt9Xr2mQ5"),
     "password": ('Fix this config line: db_password = "Wint3r!Sun#42" so it loads', "Wint3r!Sun#42"),
-    "database URL": ("Connect with postgres://billing:Qz8kLm2pXv@db.prod.acme.io:5432/ledger and explain the "
-                     "pool settings", "Qz8kLm2pXv"),
+    "database URL": ("Connect with postgres://billing:Qz8kLm2pXv@db.prod.acme.io:5432/ledger, explain pooling",
+                     "Qz8kLm2pXv"),
     "email": ("Draft a reply to maria.gonzalez@fastmail.com about the invoice", "maria.gonzalez@fastmail.com"),
     "phone": ("Remind me to call Dr. Patel at +44 20 7946 0958 tomorrow", "7946 0958"),
     "IBAN": ("Pay the rent to IBAN DE89 3704 0044 0532 0130 00 by Friday", "DE89 3704 0044 0532 0130 00"),
@@ -50,7 +50,7 @@ def api():
 @pytest.mark.parametrize("kind", sorted(SECRETS))
 def test_sensitive_request_stays_local_even_when_hard(tmp_path, api, kind):
     prompt, secret = SECRETS[kind]
-    router, backends, trace = cloud_router(tmp_path, api, score=0.95)
+    router, _, trace = cloud_router(tmp_path, api, score=0.95)
     completion = router.complete(Request.from_prompt(prompt))
     assert completion.backend == "smollm2"
     assert api.messages_requests() == [] and secret not in received(api)

@@ -51,12 +51,12 @@ def conversation(router, turns: list[str], **metadata):
 
 def scripted_router(tmp_path, *scores, **overrides):
     classifier = ScriptedClassifier(deque(scores))
-    router, backends, trace = fake_router(tmp_path, classifier=classifier, **overrides)
+    router, _, trace = fake_router(tmp_path, classifier=classifier, **overrides)
     return router, classifier, trace
 
 
 def test_an_escalated_conversation_stays_on_the_cloud(tmp_path):
-    router, classifier, trace = scripted_router(tmp_path, 0.1, 0.9, 0.1, 0.1)
+    router, _, trace = scripted_router(tmp_path, 0.1, 0.9, 0.1, 0.1)
     turns = conversation(router, ["Hi there", "Prove the four colour theorem", "Thanks!", "One more thing"])
     assert [c.backend for c in turns] == ["smollm2", "sonnet", "sonnet", "sonnet"]
     assert "kept on sonnet: this conversation escalated at turn 2" in turns[2].decision.explain()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hybrid.budget import CapStatus
 from hybrid.report import Quality, quality_of
@@ -36,7 +36,7 @@ class Summary:
     per_minute: tuple[float, ...]
     escalation_share: tuple[float, ...]
     classifier: str | None
-    quality: Quality = Quality()
+    quality: Quality = field(default_factory=Quality)
     """Judge labels and feedback on the locally served answers: what the savings cost."""
     caps: tuple[CapStatus, ...] = ()
 
