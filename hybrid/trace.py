@@ -127,8 +127,18 @@ def _create_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+_INDEXED_METADATA = ("conversation_id", "thread")
+
+
+def _index_policy_lookups(db: sqlite3.Connection) -> None:
+    """Conversations are found by metadata, budgets sum recent backend calls: index both."""
+    for key in _INDEXED_METADATA:
+        db.execute(f"CREATE INDEX requests_{key} ON requests(json_extract(metadata, '$.{key}'))")
+    db.execute("CREATE INDEX steps_kind_created ON steps(kind, created_at)")
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_schema, _create_feedback, _index_policy_lookups)
 
 
 @dataclass(frozen=True)
@@ -434,6 +444,8 @@ class TraceStore:
         return {backend: float(total) for backend, total in rows if backend}
 
     def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]:
-        """Requests whose metadata holds ``key`` = ``value``, oldest first (a conversation's turns)."""
-        return self._request_rows("WHERE json_extract(r.metadata, '$.' || ?) = ?", (key, value, limit),
+        """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
+        if key not in _INDEXED_METADATA:
+            raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
+        return self._request_rows(f"WHERE json_extract(r.metadata, '$.{key}') = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")

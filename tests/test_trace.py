@@ -41,7 +41,7 @@ def test_old_schema_is_migrated_in_place_without_losing_rows(tmp_path):
     db.commit()
     db.close()
     store = TraceStore(path)
-    assert store.schema_version == 2
+    assert store.schema_version == len(MIGRATIONS)
     assert store.get_request("old").prompt == "kept"
     store.add_feedback("old", "good")
     assert store.get_request("old").feedback == "good"
