@@ -36,6 +36,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\
 _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", ".test", ".example", ".invalid", ".localhost")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d \t().-]{7,20}\d")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35)")
 
 
@@ -96,6 +97,20 @@ def _keyword_maps() -> tuple:
     return (keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP, {keyword.FOLLOWED_BY_EQUAL_SIGNS_REGEX: 5})
 
 
+@functools.lru_cache(maxsize=1)
+def _keywords() -> re.Pattern[str]:
+    from detect_secrets.plugins import keyword
+
+    return re.compile("|".join(keyword.DENYLIST), re.IGNORECASE)
+
+
+def _may_hit(plugin, text: str) -> bool:
+    """A cheap whole-text pass first: a plugin none of whose patterns occur anywhere has nothing to find."""
+    if plugin.secret_type == "Secret Keyword":
+        return _keywords().search(text) is not None
+    return any(pattern.search(text) for pattern in getattr(plugin, "denylist", ()))
+
+
 def _plausible(value: str) -> bool:
     """detect-secrets' own heuristics against placeholders: templates, $VARS, sequences, too short."""
     from detect_secrets.filters import heuristic
@@ -104,10 +119,11 @@ def _plausible(value: str) -> bool:
                 or heuristic.is_sequential_string(value) or heuristic.is_not_alphanumeric_string(value))
 
 
-def _secret_spans(text: str) -> Iterator[tuple[str, int, int]]:
+def _secret_spans(text: str) -> Iterator[tuple[str, tuple[int, int]]]:
+    plugins = [plugin for plugin in _plugins() if _may_hit(plugin, text)]
     offset = 0
-    for line in text.splitlines(keepends=True):
-        for plugin in _plugins():
+    for line in text.splitlines(keepends=True) if plugins else ():
+        for plugin in plugins:
             name = plugin.secret_type
             if name == "Private Key":
                 if any(True for _ in plugin.analyze_string(line)):
@@ -155,18 +171,21 @@ def _phone_spans(text: str, regions: Iterable[str]) -> Iterator[tuple[str, tuple
     standing on their own (not a decimal, a version or part of a longer list of numbers)."""
     import phonenumbers
 
-    if not re.search(r"\d[\d ().-]{6,}\d", text):
-        return
     seen: set[tuple[int, int]] = set()
-    for region in (*regions, None):
-        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.EXACT_GROUPING):
-            span = (match.start, match.end)
-            before, after = text[max(0, span[0] - 2):span[0]], text[span[1]:span[1] + 2]
-            digits = sum(c.isdigit() for c in match.raw_string)
-            if span in seen or digits < 9 or re.search(r"[\d.,/\\-]\s?$", before) or re.match(r"\s?[\d,/\\-]|[.,]\d", after):
-                continue
-            seen.add(span)
-            yield "phone number", span
+    for candidate in _PHONE_CANDIDATE.finditer(text):
+        base = candidate.start()
+        for region in (*regions, None):
+            matcher = phonenumbers.PhoneNumberMatcher(candidate.group(), region,
+                                                      leniency=phonenumbers.Leniency.EXACT_GROUPING)
+            for match in matcher:
+                span = (base + match.start, base + match.end)
+                before, after = text[max(0, span[0] - 2):span[0]], text[span[1]:span[1] + 2]
+                digits = sum(c.isdigit() for c in match.raw_string)
+                if (span in seen or digits < 9 or re.search(r"[\d.,/\\-]\s?$", before)
+                        or re.match(r"\s?[\d,/\\-]|[.,]\d", after)):
+                    continue
+                seen.add(span)
+                yield "phone number", span
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
