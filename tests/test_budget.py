@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 
 import pytest
 
 from hybrid.budget import BudgetExceeded, BudgetGuard, period_start, worst_case_cost
+from hybrid.guards import Guards
 from hybrid.learning import REFERENCE_CHARS, _verdict_request, judge_label
 from hybrid.report import report_from_trace
 from hybrid.settings import BudgetSettings
-from hybrid.types import Request
+from hybrid.types import Price, Request
 from tests.cloud_router import cloud_router
 from tests.fakes.anthropic_api import FakeAnthropicAPI
+from tests.fakes.backend import FakeBackend
+from tests.fakes.classifier import FixedClassifier
+from tests.helpers import fake_router
 
 ANSWER = "A short answer of exactly eight words here."
 
@@ -138,3 +143,41 @@ def test_judge_skips_requests_that_must_stay_local(tmp_path, api):
     router.complete(Request.from_prompt("Email maria.gonzalez@fastmail.com the plan", task="classify"))
     outcome = judge_label(router, sample=5, budget=1.0)
     assert outcome.kept_private == 1 and outcome.labelled == 0 and api.messages_requests() == []
+
+
+class GatedCloud(FakeBackend):
+    """A cloud backend whose calls wait at a gate, so two requests are in flight at once."""
+
+    def __init__(self, gate: threading.Event, **kwargs) -> None:
+        super().__init__("sonnet", is_local=False, price=Price(3.0, 15.0), model="claude-sonnet-4-6", **kwargs)
+        self.gate = gate
+
+    def stream(self, request):
+        self.gate.wait(5)
+        yield from super().stream(request)
+
+
+def test_two_parallel_requests_cannot_both_pass_the_last_reservation(tmp_path):
+    gate = threading.Event()
+    router, _, trace = fake_router(tmp_path, classifier=FixedClassifier(0.9))
+    request = Request.from_prompt("Hard question", max_tokens=100)
+    worst = worst_case_cost(request, Price(3.0, 15.0))
+    router.backends["sonnet"] = cloud = GatedCloud(gate)
+    router.guards = Guards(router.settings.model_copy(update={"budget": BudgetSettings(daily=worst * 1.5)}),
+                           router.backends, trace)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(router.complete(request))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while not any(r.backend == "smollm2" for r in results) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the second is refused while the first holds its share
+    gate.set()
+    for t in threads:
+        t.join()
+    assert sorted(r.backend for r in results) == ["smollm2", "sonnet"] and len(cloud.history) == 1
+    degraded = next(r for r in results if r.backend == "smollm2")
+    # refused when deciding (the other call already held its share), or at the call (both had passed the decision)
+    why = [degraded.decision.explain()] + [s.output["why"] for s in trace.steps(degraded.request_id)
+                                           if s.kind == "fallback"]
+    assert any("budget: the daily cap" in w for w in why)
