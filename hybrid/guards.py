@@ -92,7 +92,8 @@ class Guards:
         sent, redaction = request, None
         if verdict.redactable(self.settings.privacy.mode):
             sent, redaction = redact(request, verdict.findings)
-        elif verdict.local_only:
+            verdict = self.privacy.verdict(sent)  # what is sent is checked again: a redaction slip cannot leak
+        if verdict.local_only:
             raise LocalOnly(name, verdict.describe())
         reservation = self.budget.reserve(name, self.worst_case(sent, name))
         return CallHold(sent, redaction, reservation)

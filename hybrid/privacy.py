@@ -37,6 +37,7 @@ _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", ".test", ".exa
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d \t().-]{7,20}\d")
+_PLACEHOLDER = re.compile(r"^\[(?:SECRET|EMAIL|PHONE|IBAN|CARD)_\d+\]$")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35)")
 
 
@@ -115,7 +116,7 @@ def _plausible(value: str) -> bool:
     """detect-secrets' own heuristics against placeholders: templates, $VARS, sequences, too short."""
     from detect_secrets.filters import heuristic
 
-    return not (len(value) < 4 or heuristic.is_templated_secret(value) or heuristic.is_prefixed_with_dollar_sign(value)
+    return not (len(value) < 4 or _PLACEHOLDER.match(value) or heuristic.is_templated_secret(value) or heuristic.is_prefixed_with_dollar_sign(value)
                 or heuristic.is_sequential_string(value) or heuristic.is_not_alphanumeric_string(value))
 
 

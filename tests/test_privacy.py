@@ -115,6 +115,16 @@ def test_redact_mode_sends_placeholders_and_restores_the_answer_exactly(tmp_path
     assert trace.get_request(completion.request_id).output == expected
 
 
+def test_redact_mode_covers_passwords_and_keys_in_code(tmp_path, api):
+    prompt = SECRETS["password"][0] + "\n" + SECRETS["database URL"][0]
+    router, _, _ = cloud_router(tmp_path, api, privacy={"mode": "redact"})
+    api.enqueue_text('db_password = "[SECRET_1]" and the URL keeps [SECRET_2]')
+    completion = router.complete(Request.from_prompt(prompt))
+    assert completion.backend == "sonnet"
+    assert completion.text == 'db_password = "Wint3r!Sun#42" and the URL keeps Qz8kLm2pXv'
+    assert "Wint3r!Sun#42" not in received(api) and "Qz8kLm2pXv" not in received(api)
+
+
 def test_redact_mode_still_keeps_flagged_requests_local(tmp_path, api):
     router, _, _ = cloud_router(tmp_path, api, privacy={"mode": "redact"})
     completion = router.complete(Request.from_prompt("Hard question", metadata={"local_only": "yes"}))
