@@ -148,6 +148,28 @@ def _draft_checks(step: StepRecord) -> list[dict] | None:
     return [c for c in checks if isinstance(c, dict)]
 
 
+def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecord]]) -> list[list[str]]:
+    """For each checked draft of a finished cascade request, the names of the checks that fired."""
+    if record.status != "done" or record.mode != "cascade":
+        return []
+    verdicts = (_draft_checks(step) for step in steps_of(record.id))
+    return [[str(c.get("name", "?")) for c in checks if c.get("fired")] for checks in verdicts if checks is not None]
+
+
+def tally_checks(verdicts: Iterable[tuple[bool, list[list[str]]]]) -> Checks:
+    """``Checks`` from (served locally, fired names per draft) for each request."""
+    checked = failed = served_failed = 0
+    fired: Counter[str] = Counter()
+    for is_local, drafts in verdicts:
+        for names in drafts:
+            checked += 1
+            if names:
+                failed += 1
+                served_failed += is_local
+                fired.update(names)
+    return Checks(checked, failed, served_failed, tuple(fired.most_common()))
+
+
 def quality_of(records: Iterable[RequestRecord]) -> Quality:
     """Labels on the locally served answers among ``records``."""
     labels = Counter(r.feedback for r in records if r.status == "done" and r.is_local and r.feedback)
@@ -162,21 +184,6 @@ def build_report(
     since_s: float | None = None,
 ) -> Report:
     done = [r for r in records if r.status == "done"]
-    checked = failed = served_failed = 0
-    fired: Counter[str] = Counter()
-    for r in done:
-        if r.mode != "cascade":
-            continue
-        for step in steps_of(r.id):
-            checks = _draft_checks(step)
-            if checks is None:
-                continue
-            checked += 1
-            names = [str(c.get("name", "?")) for c in checks if c.get("fired")]
-            if names:
-                failed += 1
-                served_failed += bool(r.is_local)
-                fired.update(names)
     reasons = [" ".join(r.reasons) for r in records]
     return Report(
         requests=len(records),
@@ -185,7 +192,7 @@ def build_report(
         local=sum(1 for r in done if r.is_local),
         spent=sum(r.cost or 0.0 for r in done),
         frontier=sum(r.frontier_cost or 0.0 for r in done),
-        checks=Checks(checked, failed, served_failed, tuple(fired.most_common())),
+        checks=tally_checks((bool(r.is_local), fired_checks(r, steps_of)) for r in done),
         quality=quality_of(records),
         caps=caps,
         degraded=sum(1 for text in reasons if "budget: the" in text),

@@ -90,3 +90,21 @@ def test_summary_shows_savings_beside_quality_and_budget_caps(tmp_path):
     assert "budget daily $" in text and "/$100.000" in text
     unlabelled = summarize([r for r in records if not r.feedback], now=SAMPLE_NOW)
     assert "quality unmeasured" in summary_text(unlabelled, cloud=None).plain
+
+
+def test_summary_counts_drafts_that_failed_a_check_reading_each_request_once(tmp_path):
+    from tests.test_report import add
+    from tui.stats import CheckTally
+    from tui.widgets.summary import summary_text
+
+    store = TraceStore(tmp_path / "t.db")
+    fired = [{"name": "cut_off", "fired": True, "reason": "draft cut off"}]
+    add(store, "c1", local=True, cost=0.0, frontier=0.001, mode="cascade", checks=fired)
+    add(store, "c2", local=True, cost=0.0, frontier=0.001, mode="cascade", checks=[])
+    reads = []
+    tally = CheckTally(lambda rid: reads.append(rid) or store.steps(rid))
+    for _ in range(2):
+        checks = tally.checks(store.recent(10))
+    assert (checks.checked, checks.failed, checks.served_failed) == (2, 1, 1) and sorted(reads) == ["c1", "c2"]
+    text = summary_text(summarize(store.recent(10), now=SAMPLE_NOW, checks=checks), cloud=None).plain
+    assert "quality unmeasured · 1/2 drafts failed a check" in text

@@ -36,7 +36,7 @@ from tui.messages import (
     TrainingProgressed,
 )
 from tui.rows import clock
-from tui.stats import summarize
+from tui.stats import CheckTally, summarize
 from tui.training import Trainer, TrainingUnavailable
 from tui.widgets.decisions import DecisionsTable
 from tui.widgets.detail import DetailScreen
@@ -95,6 +95,7 @@ class HybridApp(App[None]):
         self.history = history
         self.cloud_status = cloud_status
         self.filter = FeedFilter()
+        self.check_tally = CheckTally(trace.steps)
         self.known: dict[str, RequestRecord] = {}
         self.pending: dict[str, RequestRecord] = {}
         self.paused = False
@@ -142,7 +143,8 @@ class HybridApp(App[None]):
     def _refresh_summary(self) -> None:
         guards = getattr(self.router, "guards", None)
         caps = guards.budget.status() if guards is not None else ()
-        summary = summarize(self.known.values(), now=self.now(), caps=caps)
+        checks = self.check_tally.checks(self.known.values())
+        summary = summarize(self.known.values(), now=self.now(), caps=caps, checks=checks)
         self.query_one(SummaryPanel).show(summary, cloud=self.cloud_status)
 
     # -- following the trace ----------------------------------------------------

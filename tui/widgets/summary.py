@@ -34,6 +34,9 @@ def summary_text(s: Summary, *, cloud: str | None) -> Text:
     text.append(f"{money(s.saved)} ({s.saved_share:.0%})", "bold green" if s.saved > 0 else "bold")
     text.append(" · ")
     text.append(*quality_words(s))
+    if s.checks.checked:
+        text.append(f" · {s.checks.failed}/{s.checks.checked} drafts failed a check",
+                    "yellow" if s.checks.failed else "")
     text.append("\n")
     for i, c in enumerate(s.caps):
         text.append(" · " if i else "budget ", "dim")
