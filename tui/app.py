@@ -80,6 +80,7 @@ class HybridApp(App[None]):
         row_cap: int = 500,
         history: int = 2000,
         cloud_status: str | None = None,
+        budget: Any = None,
     ) -> None:
         super().__init__()
         self.trace = trace
@@ -94,6 +95,7 @@ class HybridApp(App[None]):
         self.row_cap = row_cap
         self.history = history
         self.cloud_status = cloud_status
+        self.budget = budget if budget is not None else getattr(getattr(router, "guards", None), "budget", None)
         self.filter = FeedFilter()
         self.check_tally = CheckTally(trace.steps)
         self.known: dict[str, RequestRecord] = {}
@@ -141,8 +143,7 @@ class HybridApp(App[None]):
         )
 
     def _refresh_summary(self) -> None:
-        guards = getattr(self.router, "guards", None)
-        caps = guards.budget.status() if guards is not None else ()
+        caps = self.budget.status() if self.budget is not None else ()
         checks = self.check_tally.checks(self.known.values())
         summary = summarize(self.known.values(), now=self.now(), caps=caps, checks=checks)
         self.query_one(SummaryPanel).show(summary, cloud=self.cloud_status)
