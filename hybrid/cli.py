@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hybrid.display import clean, one_line
 from hybrid.errors import HybridError
 from hybrid.events import Done, Event, Failed, TextDelta, describe
 from hybrid.settings import Paths, Settings, load_settings
@@ -105,15 +106,22 @@ def main(ctx: click.Context, no_log: bool) -> None:
 @click.option("--parent", default=None, help="Id of the request whose output this step consumes.")
 @click.option("--no-cache", is_flag=True, help="Skip the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the completion as JSON instead of streaming.")
+@click.option("--local-only", is_flag=True, help="Never send this request to a cloud backend.")
+@click.option("--conversation", default=None, help="Conversation id: once it escalated, later turns stay there.")
 @click.pass_obj
-def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_cache, as_json) -> None:
+def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_cache, as_json, local_only,
+        conversation) -> None:
     """Answer PROMPT ('-' reads stdin) on the backend the router picks; print one line about the decision."""
     if prompt == "-":
         prompt = sys.stdin.read()
+    metadata = {"local_only": "true"} if local_only else {}
+    if conversation:
+        metadata["conversation_id"] = conversation
     router = obj.router(cache=not no_cache)
     try:
         request = Request.from_prompt(
-            prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent
+            prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent,
+            metadata=metadata,
         )
         if as_json:
             completion = router.complete(request)
@@ -248,7 +256,7 @@ def _print_record(r: RequestRecord, steps) -> None:
     when = datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
     cost = f"${r.cost:.6f}" if r.cost is not None else "-"
     score = f"{r.score:.2f}" if r.score is not None else "-"
-    click.echo(f"{r.id}  {when}  {r.status:<9} task={r.task} score={score} backend={r.backend or '-'} "
+    click.echo(f"{r.id}  {when}  {r.status:<9} task={clean(r.task)} score={score} backend={clean(r.backend or '-')} "
                f"tokens={r.input_tokens or 0}+{r.output_tokens or 0} cost={cost}"
                f"{' cached' if r.cached else ''}{' feedback=' + r.feedback if r.feedback else ''}")
     click.echo(f"  prompt: {_clip(r.prompt)}")
@@ -288,8 +296,8 @@ def _step_summary(kind: str, output) -> str:
 
 
 def _clip(text: str, width: int = 110) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """One line, control characters shown as pictures (a logged prompt cannot drive the terminal)."""
+    return one_line(text, width)
 
 
 @main.command()
@@ -324,11 +332,13 @@ def demo(obj: Context, max_tokens: int) -> None:
         table.add_column(col, overflow="fold")
     spent = frontier = 0.0
     local = total = 0
+    ids: list[str] = []
     reference = router.backends[obj.settings.routing.reference].price
     try:
         for i, outcome in enumerate(run_demo(router, max_tokens=max_tokens), start=1):
             c = outcome.completion
             total += 1
+            ids += [c.request_id] if c is not None else []
             if c is None:
                 table.add_row(str(i), outcome.item.task, escape(_clip(outcome.item.prompt, 40)), "-", "[red]failed",
                               escape(outcome.error or ""), "-", "-", "-")
@@ -348,9 +358,46 @@ def demo(obj: Context, max_tokens: int) -> None:
     saved = frontier - spent
     console.print(
         f"{total} requests, {local} answered locally ({local / max(total, 1):.0%}). Spent ${spent:.5f}; "
-        f"all-frontier ({obj.settings.routing.reference}) would have cost ${frontier:.5f}: saved ${saved:.5f}."
+        f"all-frontier ({obj.settings.routing.reference}) would have cost ${frontier:.5f}: saved ${saved:.5f}, "
+        "at this cost in quality:"
     )
-    console.print("Every step is in the trace: `hybrid logs --last 5`.")
+    for line in _quality_lines(obj, ids):
+        console.print(f"  {escape(line)}")
+    console.print("Every step is in the trace: `hybrid logs --last 5`; spend and quality over time: `hybrid report`.")
+
+
+def _quality_lines(obj: Context, ids: list[str]) -> list[str]:
+    """The answer checks and the labelled quality of the demo's own requests (nothing when not logged)."""
+    from hybrid.report import build_report
+
+    if obj.no_log or not obj.settings.trace.enabled or not ids:
+        return ["quality unmeasured (--no-log: nothing was traced)"]
+    trace = obj.trace()
+    try:
+        records = [r for r in (trace.get_request(i) for i in ids) if r is not None]
+        report = build_report(records, trace.steps)
+    finally:
+        trace.close()
+    return [report.checks.describe(), report.quality.describe()]
+
+
+@main.command()
+@click.option("--since", "since", default="7d", show_default=True, help="How far back: 30m, 12h, 7d, 2w.")
+@click.pass_obj
+def report(obj: Context, since: str) -> None:
+    """Money saved next to what it cost in quality, and spend against each budget cap."""
+    from hybrid.budget import BudgetGuard
+    from hybrid.report import parse_since, report_from_trace
+
+    since_s = parse_since(since)
+    trace = obj.trace()
+    try:
+        caps = BudgetGuard(obj.settings.budget, trace).status()
+        result = report_from_trace(trace, caps, since_s=since_s)
+    finally:
+        trace.close()
+    for line in result.lines():
+        click.echo(line)
 
 
 @main.command()

@@ -125,15 +125,23 @@ def calibrate(obj, share: float, last: int) -> None:
 def label(obj, judge: bool, sample: int, budget: float) -> None:
     """Label locally answered requests: the frontier model answers and compares (needs the cloud and a budget)."""
     from hybrid.learning import judge_label
-    from models import build_backends
 
-    bar, update = _bar("judging")
-    with bar:
-        outcome = judge_label(obj.settings, obj.paths, build_backends(obj.settings), sample=sample, budget=budget,
-                              progress=update)
+    if budget <= 0:
+        raise HybridError("judge labelling spends money: set a budget, e.g. --budget 0.50 (US dollars)")
+    router = obj.router(cache=False)
+    try:
+        bar, update = _bar("judging")
+        with bar:
+            outcome = judge_label(router, sample=sample, budget=budget, progress=update)
+    finally:
+        router.close()
     bad = sum(1 for _, lab in outcome.labels if lab == "bad")
     click.echo(f"labelled {outcome.labelled} request(s) ({bad} needed escalation), {outcome.skipped} unparseable "
                f"verdict(s), spent ${outcome.spent:.4f}{' (stopped at the budget)' if outcome.stopped_by_budget else ''}")
+    if outcome.stopped_because:
+        click.echo(f"stopped: {outcome.stopped_because}")
+    if outcome.kept_private:
+        click.echo(f"{outcome.kept_private} request(s) not judged: they must stay local")
     if outcome.labelled:
         click.echo("retrain with `hybrid train --from-trace`")
 

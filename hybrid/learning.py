@@ -22,11 +22,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, set_config_value
 from hybrid.trace import RequestRecord, TraceStore
-from hybrid.types import Backend, Message, Request, Usage
+from hybrid.types import Message, Request
+
+if TYPE_CHECKING:
+    from hybrid.router import Router
 
 FractionProgress = Callable[[float, str], None]
 SOURCE_PRIORITY = {"user": 0, "judge": 1, "import": 2}
@@ -222,85 +226,123 @@ class JudgeOutcome:
     spent: float
     stopped_by_budget: bool
     labels: tuple[tuple[str, str], ...]
-
-
-def _ask(backend: Backend, request: Request) -> tuple[str, Usage]:
-    parts, usage = [], Usage()
-    for chunk in backend.stream(request):
-        parts.append(chunk.text)
-        usage = chunk.usage or usage
-    return "".join(parts), usage
+    kept_private: int = 0
+    stopped_because: str = ""
 
 
 def judge_candidates(trace: TraceStore, limit: int) -> Iterator[tuple[RequestRecord, Answers]]:
     """Unlabelled, locally answered requests, newest first, with their answers."""
     labelled = {request_id for request_id, _, _ in trace.feedback_rows()}
     for record in trace.recent(max(limit * 10, 200), status="done"):
-        if record.id not in labelled:
+        if record.id not in labelled and record.task != "judge":
             found = answers(trace, record)
             if found.local is not None:
                 yield record, found
 
 
+REFERENCE_CHARS = 2048
+"""Room kept for the frontier's own answer when planning a judge verdict before that answer exists."""
+
+
+def _verdict_request(record: RequestRecord, local: str, reference: str, swap: bool) -> Request:
+    a, b = (reference, local) if swap else (local, reference)
+    return Request.from_prompt(f"[User request]\n{record.prompt}\n\n[Answer A]\n{a}\n\n[Answer B]\n{b}",
+                               system=JUDGE_SYSTEM, max_tokens=200, task="judge", parent_id=record.id)
+
+
+class _JudgeRun:
+    """Judge calls through the router, each checked first against ``--budget`` and the configured caps."""
+
+    def __init__(self, router: Router, budget: float) -> None:
+        self.router, self.budget = router, budget
+        self.judge = router.policy.cloud_for("judge")
+        self.spent, self.stopped = 0.0, ""
+        self.ids: list[str] = []
+
+    def room_for(self, *requests: Request) -> bool:
+        worst = sum(self.router.guards.worst_case(r, self.judge) for r in requests)
+        if self.spent + worst > self.budget:
+            self.stopped = (f"--budget ${self.budget:.4f}: ${self.spent:.4f} spent, the next judgement's worst case "
+                            f"is ${worst:.4f}")
+        else:
+            self.stopped = self.router.guards.budget.check(self.judge, worst) or ""
+        return not self.stopped
+
+    def private(self, request: Request) -> bool:
+        verdict = self.router.guards.privacy.verdict(request)
+        return verdict.local_only and not verdict.redactable(self.router.settings.privacy.mode)
+
+    def ask(self, request: Request) -> str | None:
+        completion = self.router.complete(request)
+        self.spent += completion.cost
+        self.ids.append(completion.request_id)
+        if self.router.backends[completion.backend].is_local:
+            self.stopped = f"the judge request was answered locally ({completion.decision.explain()})"
+            return None
+        return completion.text
+
+
 def judge_label(
-    settings: Settings,
-    paths: Paths,
-    backends: dict[str, Backend],
+    router: Router,
     *,
     sample: int,
     budget: float,
     progress: FractionProgress = _no_progress,
 ) -> JudgeOutcome:
-    """Label up to ``sample`` locally answered requests with the frontier model, spending at most ``budget``."""
-    from hybrid.runtime import open_trace
+    """Label up to ``sample`` locally answered requests with the frontier model, spending at most ``budget``.
 
+    Every judge call goes through the router (a ``judge`` task request, traced and costed like any other, whose
+    parent is the judged request), after its worst case was checked against ``budget`` and the budget caps.
+    Requests that must stay local (hybrid/privacy.py) are not judged.
+    """
     if budget <= 0:
         raise HybridError("judge labelling spends money: set a budget, e.g. --budget 0.50 (US dollars)")
-    judge_name = settings.routing.cloud
-    judge = backends[judge_name]
+    trace = router.trace
+    if not isinstance(trace, TraceStore):
+        raise HybridError("judge labelling reads and writes the trace; run it without --no-log")
+    run = _JudgeRun(router, budget)
+    judge = router.backends[run.judge]
     health = judge.health(deep=True)
     if not health.ok:
-        raise HybridError(f"judge labelling needs the cloud, and {judge_name} is unavailable: {health.detail}")
-    trace = open_trace(settings, paths)
-    spent, labels, skipped, stopped = 0.0, [], 0, False
-    try:
-        candidates = list(itertools.islice(judge_candidates(trace, sample), sample))
-        for i, (record, found) in enumerate(candidates):
-            if spent >= budget:
-                stopped = True
-                break
-            progress(i / max(len(candidates), 1), f"judging {record.id}")
-            local, reference = found.local or "", found.frontier
-            t0 = time.perf_counter()
-            usage_total = Usage()
-            if reference is None:
-                messages = tuple(Message(m["role"], m["content"]) for m in record.messages)
-                reference, usage = _ask(judge, Request(messages=messages, max_tokens=512))
-                usage_total = usage
-            swap = int(hashlib.sha256(record.id.encode()).hexdigest(), 16) % 2 == 1
-            a, b = (reference, local) if swap else (local, reference)
-            verdict_text, usage = _ask(judge, Request.from_prompt(
-                f"[User request]\n{record.prompt}\n\n[Answer A]\n{a}\n\n[Answer B]\n{b}",
-                system=JUDGE_SYSTEM, max_tokens=200))
-            usage_total = Usage(usage_total.input_tokens + usage.input_tokens,
-                                usage_total.output_tokens + usage.output_tokens)
-            cost = judge.price.cost(usage_total)
-            spent += cost
-            match = _VERDICT.findall(verdict_text)
-            trace.add_step(record.id, "judge", backend=judge_name, model=judge.model,
-                           input={"local": local, "reference": reference, "local_is": "B" if swap else "A"},
-                           output={"verdict": verdict_text}, input_tokens=usage_total.input_tokens,
-                           output_tokens=usage_total.output_tokens, cost=cost,
-                           duration_s=time.perf_counter() - t0)
-            if not match:
-                skipped += 1
+        raise HybridError(f"judge labelling needs the cloud, and {run.judge} is unavailable: {health.detail}")
+    labels, skipped, private = [], 0, 0
+    candidates = list(itertools.islice(judge_candidates(trace, sample), sample))
+    for i, (record, found) in enumerate(candidates):
+        progress(i / max(len(candidates), 1), f"judging {record.id}")
+        local, reference = found.local or "", found.frontier
+        swap = int(hashlib.sha256(record.id.encode()).hexdigest(), 16) % 2 == 1
+        first = len(run.ids)
+        if reference is None:
+            messages = tuple(Message(m["role"], m["content"]) for m in record.messages)
+            own = Request(messages=messages, max_tokens=512, task="judge", parent_id=record.id)
+            planned = _verdict_request(record, local, "x" * REFERENCE_CHARS, swap)
+            if run.private(own) or run.private(planned):
+                private += 1
                 continue
-            local_letter = "B" if swap else "A"
-            label = "bad" if match[-1] not in (local_letter, "C") else "good"
-            trace.add_feedback(record.id, label, source="judge", note=f"verdict [[{match[-1]}]], local was {local_letter}")
-            labels.append((record.id, label))
-    finally:
-        trace.close()
+            if not run.room_for(own, planned):
+                break
+            reference = run.ask(own)
+            if reference is None:
+                break
+        verdict_request = _verdict_request(record, local, reference, swap)
+        if run.private(verdict_request):
+            private += 1
+            continue
+        if not run.room_for(verdict_request):
+            break
+        verdict_text = run.ask(verdict_request)
+        if verdict_text is None:
+            break
+        match = _VERDICT.findall(verdict_text)
+        trace.add_step(record.id, "judge", backend=run.judge, model=judge.model,
+                       input={"local": local, "reference": reference, "local_is": "B" if swap else "A"},
+                       output={"verdict": verdict_text, "judge_requests": run.ids[first:]})
+        if not match:
+            skipped += 1
+            continue
+        local_letter = "B" if swap else "A"
+        label = "bad" if match[-1] not in (local_letter, "C") else "good"
+        trace.add_feedback(record.id, label, source="judge", note=f"verdict [[{match[-1]}]], local was {local_letter}")
+        labels.append((record.id, label))
     progress(1.0, "done")
-    return JudgeOutcome(len(labels), skipped, spent, stopped, tuple(labels))
-
+    return JudgeOutcome(len(labels), skipped, run.spent, bool(run.stopped), tuple(labels), private, run.stopped)

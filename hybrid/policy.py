@@ -1,9 +1,14 @@
-"""The policy: turns a difficulty score, the task's rule and backend health into a Decision.
+"""The policy: turns a difficulty score, the task's rule, privacy, budgets, stickiness and backend health
+into a Decision.
 
 Order of precedence:
-1. the task rule (``routing.tasks.<task>.route``: ``local`` or ``cloud`` pins it);
-2. the threshold (task threshold, else ``routing.threshold``, else the classifier's calibrated one);
-3. availability: an unavailable choice falls to the next tier, and the decision says why.
+1. privacy: a local-only request (hybrid/privacy.py) never gets a cloud target, fallback or cascade; in
+   redact mode, found secrets and personal data are replaced before a cloud call instead;
+2. the task rule (``routing.tasks.<task>.route``: ``local`` or ``cloud`` pins it);
+3. stickiness: a conversation that escalated stays on the backend it escalated to (``routing.sticky``);
+4. the threshold (task threshold, else ``routing.threshold``, else the classifier's calibrated one);
+5. budgets and availability: a cloud backend over a spending cap or down falls to the strongest local
+   model, and the decision says why.
 
 With no cloud at all, hard work goes to the strongest local model. With no
 local model, easy work goes to the cloud. This module does no I/O.
@@ -12,11 +17,25 @@ local model, easy work goes to the cloud. This module does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hybrid.errors import BackendUnavailable, RequestError
+from hybrid.privacy import PrivacyVerdict
 from hybrid.settings import RoutingSettings, TaskRule
+from hybrid.sticky import Escalation
 from hybrid.types import Decision, Health, Request
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What the policy knows about a request beyond its score: found by hybrid/guards.py, which does the I/O."""
+
+    privacy: PrivacyVerdict = field(default_factory=PrivacyVerdict)
+    privacy_mode: str = "local"
+    over_budget: Mapping[str, str] = field(default_factory=dict)
+    """Cloud backends a call to which would cross a spending cap, with the cap's words."""
+    sticky: Escalation | None = None
+    """Where this request's conversation escalated earlier, if it did."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +68,16 @@ class Policy:
         score: float,
         classifier_threshold: float,
         health: Mapping[str, Health],
+        context: PolicyContext | None = None,
     ) -> Decision:
+        context = context or PolicyContext()
         rule = self.rule(request.task)
         threshold = self.threshold_for(request.task, classifier_threshold)
         cloud = self.cloud_for(request.task)
         reasons: list[str] = []
+        local_only = context.privacy.local_only and not context.privacy.redactable(context.privacy_mode)
+        if context.privacy.local_only:
+            reasons.append(context.privacy.describe())
         if request.pin in ("local", "cloud"):
             rule = rule.model_copy(update={"route": request.pin})
         elif request.pin is not None:
@@ -69,9 +93,17 @@ class Policy:
             escalate = score >= threshold
             relation = ">=" if escalate else "<"
             reasons.append(f"difficulty {score:.2f} {relation} threshold {threshold:.2f}")
+        if context.sticky is not None and self.routing.sticky and rule.route == "auto" and not local_only:
+            cloud, escalate = context.sticky.backend, True
+            reasons.append(f"kept on {cloud}: this conversation escalated at turn {context.sticky.turn}")
 
         local_up = [name for name in self.routing.local if health[name].ok]
-        cloud_up = health[cloud].ok
+        refused = "the request is local-only" if local_only else context.over_budget.get(cloud)
+        cloud_up = health[cloud].ok and refused is None
+        if refused is None and context.privacy.local_only:
+            labels = dict.fromkeys(f.label for f in context.privacy.findings)
+            reasons.append(f"redact: {len(context.privacy.findings)} item(s) ({', '.join(labels)}) replaced by "
+                           "placeholders before any cloud call")
         mode = "direct"
 
         if escalate and cloud_up:
@@ -80,7 +112,8 @@ class Policy:
         elif escalate and local_up:
             target = local_up[-1]
             fallbacks = tuple(reversed(local_up[:-1]))
-            reasons.append(f"{cloud} unavailable ({health[cloud].detail}); strongest local model {target} used instead")
+            why = f"not used ({refused})" if refused else f"unavailable ({health[cloud].detail})"
+            reasons.append(f"{cloud} {why}; strongest local model {target} used instead")
         elif not escalate and local_up:
             target = local_up[0]
             fallbacks = (*local_up[1:], cloud) if cloud_up else tuple(local_up[1:])
@@ -88,13 +121,20 @@ class Policy:
             if self.routing.mode == "cascade" and rule.route == "auto":
                 mode = "cascade"
                 reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft looks inadequate"
-                               if cloud_up else f"cascade off: {cloud} unavailable ({health[cloud].detail})")
+                               if cloud_up else f"cascade off: {cloud} {refused or 'unavailable'}"
+                               + ("" if refused else f" ({health[cloud].detail})"))
                 if not cloud_up:
                     mode = "direct"
         elif cloud_up:
             target, fallbacks = cloud, ()
             down = "; ".join(f"{n}: {health[n].detail}" for n in self.routing.local)
             reasons.append(f"no local backend available ({down}); sent to {cloud}")
+        elif refused:
+            down = "; ".join(f"{n}: {health[n].detail}" for n in self.routing.local)
+            raise BackendUnavailable(
+                "router", f"{cloud} may not take this request ({refused}) and no local backend is available "
+                f"({down}). Run `hybrid doctor` to bring a local model up.", retryable=False,
+            )
         else:
             details = "; ".join(f"{n}: {health[n].detail}" for n in [*self.routing.local, cloud])
             raise BackendUnavailable(

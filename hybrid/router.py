@@ -32,6 +32,7 @@ from hybrid.events import (
     FellBack,
     TextDelta,
 )
+from hybrid.guards import Guards
 from hybrid.policy import Policy
 from hybrid.settings import Settings
 from hybrid.trace import TraceStore, new_id
@@ -149,6 +150,7 @@ class Router:
         self.cache = cache
         self.policy = Policy(settings.routing)
         self.health = HealthBook(self.backends)
+        self.guards = Guards(settings, self.backends, trace)
 
     # -- configuration that may change while running (the TUI's keys) --
     def use_classifier(self, classifier: DifficultyClassifier) -> None:
@@ -207,7 +209,7 @@ class _Run:
     def __init__(self, router: Router, request: Request, cancel: threading.Event) -> None:
         self.router = router
         self.trace = router.trace
-        self.request = request
+        self.request = router.guards.tag(request)  # the conversation id and turn go into the metadata
         self.cancel = cancel
         self.id = new_id()
         self.started = time.perf_counter()
@@ -269,7 +271,8 @@ class _Run:
     def _decide(self) -> Decision:
         router, request = self.router, self.request
         t0 = time.perf_counter()
-        score = float(router.classifier.score(request))
+        considered = router.guards.context(request, router.policy.cloud_for(request.task))  # privacy, budget, sticky
+        score = float(router.classifier.score(considered.scored))
         self.trace.add_step(
             self.id,
             "classify",
@@ -277,9 +280,10 @@ class _Run:
             output={"score": score, "classifier": router.classifier.version},
             duration_s=time.perf_counter() - t0,
         )
-        names = [*router.settings.routing.local, router.policy.cloud_for(request.task)]
+        names = [*router.settings.routing.local, router.policy.cloud_for(request.task), *considered.backends]
         names += [request.pin] if request.pin in router.backends else []  # a pinned backend is health-checked too
-        decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names))
+        decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names),
+                                        considered.context)
         self.trace.add_step(self.id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(
             self.id,
@@ -436,12 +440,14 @@ class _Run:
                     yield from self._send(result)
                 return result
 
+        hold = self.router.guards.admit(request, name)  # local-only refusal, redaction, budget reservation
         t0 = time.perf_counter()
         first_token_s: float | None = None
         parts: list[str] = []
         usage, finish_reason, logprobs = Usage(), None, []
         error: BaseException | None = None
-        stream = backend.stream(request)
+        raw = backend.stream(hold.sent)
+        stream = hold.wrap(raw)
         try:
             for chunk in stream:
                 self._check_cancel()
@@ -467,6 +473,7 @@ class _Run:
             raise
         finally:
             _close(stream)  # stops a backend still writing: the SDK closes its HTTP stream, llama.cpp stops
+            _close(raw)
             text = "".join(parts)
             cost = backend.price.cost(usage)
             self.trace.add_step(
@@ -483,6 +490,7 @@ class _Run:
                 duration_s=time.perf_counter() - t0,
                 error=str(error) if error else None,
             )
+            hold.release(cost)  # the cost is in the trace now
         self.router.health.mark_up(name)
         if cache is not None:
             cache.put(name, backend.model, request, CachedAnswer(text, usage, finish_reason))

@@ -129,6 +129,7 @@ DEFAULT_TASKS: dict[str, dict[str, Any]] = {
     "write": {},
     "math": {},
     "reason": {"route": "cloud", "cloud": "opus"},
+    "judge": {"route": "cloud"},
 }
 
 
@@ -170,6 +171,8 @@ class RoutingSettings(BaseModel):
     """Default backend for escalated work."""
     reference: str = "sonnet"
     """Backend whose prices give the all-frontier cost that savings are measured against."""
+    sticky: bool = True
+    """Once a conversation escalated, keep its later turns on the stronger tier."""
     tasks: dict[str, TaskRule] = Field(default_factory=dict)
     """Rules per task type, checked before the threshold. Defaults cover chat, classify, summarize, extract, code, write, math, reason."""
 
@@ -212,6 +215,39 @@ class OtelSettings(BaseModel):
     """OTLP/HTTP traces endpoint (Jaeger, Phoenix, Langfuse, an OpenTelemetry Collector)."""
     service_name: str = "hybrid"
     """``service.name`` on the exported spans."""
+
+
+class PrivacySettings(BaseModel):
+    """What keeps a request on the local models (see hybrid/privacy.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scan: bool = True
+    """Look for secrets (keys, tokens, private keys, passwords, credentials in URLs) and personal data (emails,
+    phone numbers, IBANs and card numbers that pass their checksums) in every request."""
+    mode: Literal["local", "redact"] = "local"
+    """local: a request holding any of them never reaches a cloud backend. redact: they are replaced by
+    placeholders before a cloud call and put back into the answer."""
+    local_tasks: list[str] = Field(default_factory=list)
+    """Task types that are always local-only, whatever they hold."""
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR"])
+    """Regions whose national phone formats are recognised (numbers written with +country code always are)."""
+
+
+class BudgetCap(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily: float | None = Field(default=None, ge=0)
+    """Most US dollars per calendar day (local time); empty means no daily cap."""
+    monthly: float | None = Field(default=None, ge=0)
+    """Most US dollars per calendar month (local time); empty means no monthly cap."""
+
+
+class BudgetSettings(BudgetCap):
+    """Spending caps on cloud backends, overall (``daily``, ``monthly``) and per backend (``[budget.backends.X]``)."""
+
+    backends: dict[str, BudgetCap] = Field(default_factory=dict)
+    """Caps for one backend, e.g. ``[budget.backends.opus] daily = 0.50``."""
 
 
 class ClassifierSettings(BaseModel):
@@ -271,6 +307,8 @@ class Settings(BaseSettings):
     otel: OtelSettings = Field(default_factory=OtelSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -286,6 +324,7 @@ class Settings(BaseSettings):
         wanted += [("routing.cloud", self.routing.cloud), ("routing.reference", self.routing.reference)]
         wanted += [(f"routing.tasks.{t}.cloud", r.cloud) for t, r in self.routing.tasks.items() if r.cloud]
         wanted += [("routing.draft_backends", n) for n in self.routing.draft_backends]
+        wanted += [(f"budget.backends.{n}", n) for n in self.budget.backends]
         for key, name in wanted:
             if name not in self.backends:
                 raise ValueError(f"{key} names backend {name!r}, which is not defined; known backends: {', '.join(known)}")

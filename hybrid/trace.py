@@ -39,8 +39,18 @@ from hybrid.owner import OwnerLock
 from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
 from hybrid.trace_writer import Writer
 
-_KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
+_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])sk-ant-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
 REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 8
+"""A configured secret shorter than this is no real key: scrubbing it would mangle ordinary words."""
+
+
+def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """The configured secrets as whole tokens (not inside a longer word), longest first."""
+    plausible = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not plausible:
+        return None
+    return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
 
 
 def new_id() -> str:
@@ -156,9 +166,19 @@ def _add_owner(db: sqlite3.Connection) -> None:
     )
 
 
+_INDEXED_METADATA = ("conversation_id", "thread")
+
+
+def _index_policy_lookups(db: sqlite3.Connection) -> None:
+    """Conversations are found by metadata, budgets sum recent backend calls: index both."""
+    for key in _INDEXED_METADATA:
+        db.execute(f"CREATE INDEX requests_{key} ON requests(json_extract(metadata, '$.{key}'))")
+    db.execute("CREATE INDEX steps_kind_created ON steps(kind, created_at)")
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _create_schema, _create_feedback, _spans_and_texts, _add_owner,
+    _create_schema, _create_feedback, _spans_and_texts, _add_owner, _index_policy_lookups,
 )
 UNFINISHED = ("received", "routed", "streaming")
 PROCESS_ENDED = "the process ended before the request finished"
@@ -246,7 +266,7 @@ class TraceStore:
         max_mb: float | None = None,
     ) -> None:
         self.path = Path(path)
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = _secret_pattern(secrets)
         self._lock = threading.RLock()
         self._listener: Callable[[list[str]], None] | None = None
         self._on_close: Callable[[], None] | None = None
@@ -364,8 +384,8 @@ class TraceStore:
     # -- writing ------------------------------------------------------------
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, REDACTED)
+            if self._secrets is not None:
+                value = self._secrets.sub(REDACTED, value)
             return _KEY_PATTERN.sub(REDACTED, value)
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}
@@ -589,3 +609,18 @@ class TraceStore:
             "SELECT request_id, label, source FROM feedback f WHERE created_at = (SELECT MAX(created_at) FROM"
             " feedback g WHERE g.request_id = f.request_id AND g.source = f.source) ORDER BY created_at", ()
         )]
+
+    def spend_since(self, since: float) -> dict[str, float]:
+        """US dollars spent per backend on calls made since ``since`` (epoch seconds); budgets read this."""
+        rows = self._read(
+            "SELECT backend, SUM(cost) FROM steps WHERE kind = 'backend_call' AND created_at >= ? AND cost > 0"
+            " GROUP BY backend", (since,),
+        )
+        return {backend: float(total) for backend, total in rows if backend}
+
+    def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]:
+        """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
+        if key not in _INDEXED_METADATA:
+            raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
+        return self._request_rows(f"WHERE json_extract(r.metadata, '$.{key}') = ?", (value, limit),
+                                  "ORDER BY r.created_at, r.id LIMIT ?")

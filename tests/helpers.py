@@ -16,7 +16,8 @@ def fake_settings(home: Path, **overrides) -> Settings:
     return load_settings(Paths.resolve({"HYBRID_HOME": str(home)}), **overrides)
 
 
-def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True, classifier=None, **overrides):
+def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True, classifier=None, secrets=(),
+                **overrides):
     """A router over fake backends named like the defaults: smollm2 (local) and haiku/sonnet/opus (cloud)."""
     settings = fake_settings(tmp_path / "home", **overrides)
     backends = {"smollm2": FakeBackend("smollm2", ok=local_ok)}
@@ -26,7 +27,7 @@ def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True,
                 name, is_local=spec.type == "llamacpp", ok=cloud_ok, model=spec.model,
                 price=Price(spec.price_input, spec.price_output),
             )
-    trace = TraceStore(tmp_path / "trace.db")
+    trace = TraceStore(tmp_path / "trace.db", secrets=secrets)
     router = Router(settings, backends, classifier or FixedClassifier(), trace)
     return router, backends, trace
 

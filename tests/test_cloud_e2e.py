@@ -63,7 +63,10 @@ def test_judge_labelling_compares_answers_within_budget_and_feeds_training(cloud
     assert result.exit_code == 0, result.output
     assert "labelled 1 request(s)" in result.output and "1 unparseable" in result.output
     judged = [s for rid in (first, second) for s in trace().steps(rid) if s.kind == "judge"]
-    assert len(judged) == 2 and all(s.cost > 0 for s in judged)
+    assert len(judged) == 2
+    calls = [s for step in judged for rid in step.output["judge_requests"] for s in trace().steps(rid)
+             if s.kind == "backend_call"]  # each judge call went through the router: a traced, costed call
+    assert len(calls) == 4 and all(s.backend == "sonnet" and s.cost > 0 for s in calls)
     examples = labels_from_trace(trace())
     assert [(e.label, e.source) for e in examples] == [(0, "judge")]
 
@@ -76,7 +79,8 @@ def test_judge_labelling_stops_at_the_budget(cloud, monkeypatch):
         cloud.enqueue_text("[[A]]")
     result = CliRunner().invoke(main, ["label", "--judge", "--sample", "5", "--budget", "0.000001"])
     assert result.exit_code == 0, result.output
-    assert "labelled 1 request(s)" in result.output and "stopped at the budget" in result.output
+    assert "labelled 0 request(s)" in result.output and "stopped at the budget" in result.output
+    assert "spent $0.0000" in result.output and cloud.messages_requests() == []  # never a call past the budget
 
 
 def test_doctor_reaches_the_cloud(cloud):

@@ -190,8 +190,7 @@ def test_chained_steps_are_linked_in_the_trace(tmp_path):
 
 
 def test_api_keys_never_reach_the_trace(tmp_path):
-    router, backends, trace = fake_router(tmp_path)
-    trace._secrets = ("my-secret-key-123",)
+    router, backends, trace = fake_router(tmp_path, secrets=["my-secret-key-123"])
     backends["smollm2"].enqueue("echo sk-ant-api03-abcdefghijklmnop and my-secret-key-123")
     c = router.complete(Request.from_prompt("my key is my-secret-key-123"))
     dump = repr(trace.get_request(c.request_id)) + repr(trace.steps(c.request_id))

@@ -217,3 +217,20 @@ async def test_training_unavailable_is_explained(tmp_path, monkeypatch):
         await pilot.press("t")
         panel = app.query_one(TrainingPanel)
         await until(pilot, lambda: "training is not available" in plain(panel.query_one("#train-status")))
+
+
+@sync
+async def test_summary_shows_spend_against_the_budget_caps(tmp_path):
+    from hybrid.budget import BudgetGuard
+    from hybrid.settings import BudgetSettings
+    from tui.sample import sample_app
+    from tui.widgets.summary import SummaryPanel
+
+    app = sample_app(tmp_path / "trace.db")
+    app.budget = BudgetGuard(BudgetSettings(daily=50.0, backends={"opus": {"monthly": 0.0}}), app.trace)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.feed_ready)
+        app._refresh_summary()
+        await pilot.pause()
+        text = str(app.query_one(SummaryPanel).query_one("#summary-numbers").render())
+        assert "budget daily $" in text and "/$50.000" in text and "monthly opus" in text

@@ -71,3 +71,40 @@ def test_demo_refuses_no_log(tmp_path):
     result = CliRunner().invoke(command, ["--demo"], obj=Context(no_log=True))
     assert result.exit_code != 0
     assert "drop --no-log" in str(result.exception)
+
+
+def test_summary_shows_savings_beside_quality_and_budget_caps(tmp_path):
+    from hybrid.budget import BudgetGuard
+    from hybrid.settings import BudgetSettings
+    from tui.widgets.summary import summary_text
+
+    trace = write_sample_trace(tmp_path / "trace.db")
+    records = trace.recent(100)
+    labelled = [r for r in records if r.status == "done" and r.is_local and r.feedback]
+    caps = BudgetGuard(BudgetSettings(daily=100.0), trace).status()
+    s = summarize(records, now=SAMPLE_NOW, caps=caps)
+    assert s.quality.n == len(labelled) > 0
+    good = sum(r.feedback == "good" for r in labelled)
+    text = summary_text(s, cloud=None).plain
+    assert f"quality {good / len(labelled):.0%} good (n={len(labelled)}," in text
+    assert "budget daily $" in text and "/$100.000" in text
+    unlabelled = summarize([r for r in records if not r.feedback], now=SAMPLE_NOW)
+    assert "quality unmeasured" in summary_text(unlabelled, cloud=None).plain
+
+
+def test_summary_counts_drafts_that_failed_a_check_reading_each_request_once(tmp_path):
+    from tests.test_report import add
+    from tui.stats import CheckTally
+    from tui.widgets.summary import summary_text
+
+    store = TraceStore(tmp_path / "t.db")
+    fired = [{"name": "cut_off", "fired": True, "reason": "draft cut off"}]
+    add(store, "c1", local=True, cost=0.0, frontier=0.001, mode="cascade", checks=fired)
+    add(store, "c2", local=True, cost=0.0, frontier=0.001, mode="cascade", checks=[])
+    reads = []
+    tally = CheckTally(lambda rid: reads.append(rid) or store.steps(rid))
+    for _ in range(2):
+        checks = tally.checks(store.recent(10))
+    assert (checks.checked, checks.failed, checks.served_failed) == (2, 1, 1) and sorted(reads) == ["c1", "c2"]
+    text = summary_text(summarize(store.recent(10), now=SAMPLE_NOW, checks=checks), cloud=None).plain
+    assert "quality unmeasured · 1/2 drafts failed a check" in text

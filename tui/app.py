@@ -37,7 +37,7 @@ from tui.messages import (
     TrainingProgressed,
 )
 from tui.rows import clock
-from tui.stats import summarize
+from tui.stats import CheckTally, summarize
 from tui.training import Trainer, TrainingUnavailable
 from tui.widgets.decisions import DecisionsTable
 from tui.widgets.detail import DetailScreen
@@ -83,6 +83,7 @@ class HybridApp(App[None]):
         row_cap: int = 500,
         history: int = 2000,
         cloud_status: str | None = None,
+        budget: Any = None,
     ) -> None:
         super().__init__()
         self.trace = trace
@@ -97,7 +98,9 @@ class HybridApp(App[None]):
         self.row_cap = row_cap
         self.history = history
         self.cloud_status = cloud_status
+        self.budget = budget if budget is not None else getattr(getattr(router, "guards", None), "budget", None)
         self.filter = FeedFilter()
+        self.check_tally = CheckTally(trace.steps)
         self.known: dict[str, RequestRecord] = {}
         self.pending: dict[str, RequestRecord] = {}
         self.paused = False
@@ -143,7 +146,9 @@ class HybridApp(App[None]):
         )
 
     def _refresh_summary(self) -> None:
-        summary = summarize(self.known.values(), now=self.now())
+        caps = self.budget.status() if self.budget is not None else ()
+        checks = self.check_tally.checks(self.known.values())
+        summary = summarize(self.known.values(), now=self.now(), caps=caps, checks=checks)
         self.query_one(SummaryPanel).show(summary, cloud=self.cloud_status)
 
     # -- following the trace ----------------------------------------------------

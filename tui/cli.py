@@ -23,6 +23,7 @@ def _cloud_status(router) -> str:
 @click.pass_obj
 def command(obj, demo: bool, max_tokens: int) -> None:
     """Live dashboard over the trace store: decisions, savings, controls."""
+    from hybrid.budget import BudgetGuard
     from hybrid.demo import run_demo
     from hybrid.runtime import load_classifier, open_router, open_trace
     from tui.app import HybridApp
@@ -52,6 +53,7 @@ def command(obj, demo: bool, max_tokens: int) -> None:
         workload=(lambda cancel, on_event: run_demo(router, max_tokens=max_tokens, cancel=cancel, on_event=on_event))
         if router is not None else None,
         cloud_status=cloud,
+        budget=router.guards.budget if router is not None else BudgetGuard(settings.budget, trace),
     )
     try:
         app.run()

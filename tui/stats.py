@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from hybrid.trace import RequestRecord
+from hybrid.budget import CapStatus
+from hybrid.report import Checks, Quality, fired_checks, quality_of, tally_checks
+from hybrid.trace import RequestRecord, StepRecord
 
 SPARK_MINUTES = 30
 
@@ -35,6 +37,11 @@ class Summary:
     escalation_share: tuple[float, ...]
     classifier: str | None
     cancelled: int = 0
+    quality: Quality = field(default_factory=Quality)
+    """Judge labels and feedback on the locally served answers: what the savings cost."""
+    caps: tuple[CapStatus, ...] = ()
+    checks: Checks = field(default_factory=Checks)
+    """The cascade's answer checks on local drafts."""
 
     @property
     def local_share(self) -> float:
@@ -60,7 +67,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SPARK_MINUTES) -> Summary:
+def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SPARK_MINUTES,
+              caps: tuple[CapStatus, ...] = (), checks: Checks | None = None) -> Summary:
     records = [r for r in records if r.kind != "pipeline"]  # a run's cost is its steps', counted once there
     done = [r for r in records if r.status == "done"]
     decided = [r for r in records if r.escalate is not None]
@@ -95,4 +103,25 @@ def summarize(records: Iterable[RequestRecord], *, now: float, minutes: int = SP
         escalation_share=tuple(e / n if n else 0.0 for e, n in zip(escalated_per_minute, per_minute)),
         classifier=classifier,
         cancelled=sum(1 for r in records if r.status == "cancelled"),
+        quality=quality_of(records),
+        caps=caps,
+        checks=checks or Checks(),
     )
+
+
+class CheckTally:
+    """The answer checks of followed requests: each finished cascade request's steps are read once."""
+
+    def __init__(self, steps_of: Callable[[str], list[StepRecord]]) -> None:
+        self._steps_of = steps_of
+        self._seen: dict[str, tuple[bool, list[list[str]]]] = {}
+
+    def checks(self, records: Iterable[RequestRecord]) -> Checks:
+        current = {}
+        for r in records:
+            if r.status == "done" and r.mode == "cascade":
+                if r.id not in self._seen:
+                    self._seen[r.id] = (bool(r.is_local), fired_checks(r, self._steps_of))
+                current[r.id] = self._seen[r.id]
+        self._seen = current
+        return tally_checks(current.values())

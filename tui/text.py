@@ -2,42 +2,17 @@
 
 Everything the trace holds is shown literally: it is wrapped in ``rich.text.Text``
 (never parsed as markup) and control characters, escape sequences included,
-are replaced by their visible Unicode "control picture" (ESC becomes ``␛``).
+are replaced by their visible Unicode "control picture" (ESC becomes ``␛``);
+the pure functions live in ``hybrid.display`` so ``hybrid logs`` shares them.
 """
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
-_ALL_CONTROL = re.compile(r"[\x00-\x1f\x7f\x80-\x9f]")
+from hybrid.display import clean, one_line
 
-
-def _picture(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code < 0x20:
-        return chr(0x2400 + code)
-    if code == 0x7F:
-        return "\u2421"
-    return "\ufffd"
-
-
-def clean(value: object, *, multiline: bool = False) -> str:
-    """``value`` as a string with control characters made visible (newlines and tabs kept if ``multiline``)."""
-    text = "" if value is None else str(value)
-    if multiline:
-        return _CONTROL.sub(_picture, text.replace("\r\n", "\n")).replace("\t", "    ")
-    return _ALL_CONTROL.sub(_picture, text)
-
-
-def one_line(value: object, width: int | None = None) -> str:
-    """Whitespace collapsed to single spaces, control characters visible, clipped to ``width`` with an ellipsis."""
-    text = clean(" ".join(str(value or "").split()))
-    if width is not None and len(text) > width:
-        return text[: max(width - 1, 0)] + "…"
-    return text
+__all__ = ["clean", "one_line", "safe"]
 
 
 def safe(value: object, style: str = "", *, multiline: bool = False) -> Text:

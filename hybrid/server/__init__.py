@@ -3,7 +3,8 @@
 - ``POST /v1/chat/completions`` (OpenAI chat format) and ``POST /v1/messages`` (Anthropic Messages),
   streaming or not. ``model``: ``hybrid`` routes, ``hybrid:local`` / ``hybrid:cloud`` pin a tier,
   a backend's name pins it. Routing hints: body ``task`` / ``parent_id`` / ``metadata`` or the
-  ``X-Hybrid-Task`` / ``X-Hybrid-Parent`` headers.
+  ``X-Hybrid-Task`` / ``X-Hybrid-Parent`` headers; ``X-Hybrid-Conversation`` and ``X-Hybrid-Local-Only`` set the
+  metadata ``conversation_id`` and ``local_only``.
 - ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus text).
 
 Starlette on uvicorn: uvicorn answers malformed HTTP, sets TCP_NODELAY, keeps a 2048 backlog

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
+from hybrid.guards import header_hints
 from hybrid.types import Completion, Message, Request
 
 Kind = Literal[
@@ -107,7 +108,7 @@ def make_call(body: Any, messages: list[Message], *, max_tokens: int, temperatur
     """The router's Request from what both APIs share: ``body`` has ``model``, ``stream``, ``task``, ``parent_id``."""
     request = Request(
         messages=tuple(messages), max_tokens=max_tokens, temperature=temperature,
-        metadata={**metadata, "client_model": body.model}, pin=resolve_model(body.model, backends),
+        metadata={**header_hints(headers), **metadata, "client_model": body.model}, pin=resolve_model(body.model, backends),
         **routing_hints(body.task, body.parent_id, headers),
     )
     return Call(request, body.model, bool(body.stream), include_usage)

@@ -7,9 +7,19 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from hybrid.report import wilson
 from tui.rows import money
 from tui.stats import Summary
 from tui.text import one_line
+
+
+def quality_words(s: Summary) -> tuple[str, str]:
+    """What the savings cost: the labelled share of good local answers with its interval, or unmeasured."""
+    q = s.quality
+    if not q.n:
+        return "quality unmeasured", "yellow"
+    low, high = wilson(q.good, q.n)
+    return f"quality {q.retained:.0%} good (n={q.n}, {low:.0%}-{high:.0%})", "bold" if q.retained >= 0.8 else "yellow"
 
 
 def summary_text(s: Summary, *, cloud: str | None) -> Text:
@@ -22,7 +32,19 @@ def summary_text(s: Summary, *, cloud: str | None) -> Text:
     text.append(f" · {s.failed} failed", "red" if s.failed else "")
     text.append(f" · {s.cancelled} cancelled\n" if s.cancelled else "\n", "magenta")
     text.append(f"spent {money(s.spent)} vs {money(s.frontier)} all-frontier: saved ")
-    text.append(f"{money(s.saved)} ({s.saved_share:.0%})\n", "bold green" if s.saved > 0 else "bold")
+    text.append(f"{money(s.saved)} ({s.saved_share:.0%})", "bold green" if s.saved > 0 else "bold")
+    text.append(" · ")
+    text.append(*quality_words(s))
+    if s.checks.checked:
+        text.append(f" · {s.checks.failed}/{s.checks.checked} drafts failed a check",
+                    "yellow" if s.checks.failed else "")
+    text.append("\n")
+    for i, c in enumerate(s.caps):
+        text.append(" · " if i else "budget ", "dim")
+        text.append(f"{c.cap.period}{' ' + one_line(c.cap.backend, 12) if c.cap.backend else ''} "
+                    f"{money(c.spent)}/{money(c.cap.limit)}", "bold red" if c.left <= 0 else "")
+    if s.caps:
+        text.append("\n")
     text.append("p50/p95 ", "dim")
     if not s.latency:
         text.append("no finished requests yet", "dim")

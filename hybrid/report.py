@@ -1,0 +1,210 @@
+"""Spend, savings and the quality they cost, from the trace (``hybrid report``, the demo, the dashboard).
+
+Money saved is never shown alone. Beside it:
+- the share of local drafts that failed an answer check (the cascade's ``draft`` steps hold
+  ``checks: [{"name", "fired", "reason"}]``), and how many of those were still served locally;
+- the quality retained: the share of locally served answers that judge labels and user feedback call good
+  (as good as the frontier's), with its sample size and a 95% Wilson interval, or "quality unmeasured";
+- spend against each budget cap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from hybrid.budget import CapStatus
+from hybrid.errors import HybridError
+from hybrid.trace import RequestRecord, StepRecord
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str) -> float:
+    """A duration such as ``7d``, ``12h``, ``30m`` or ``2w`` as seconds."""
+    match = _DURATION.match(text or "")
+    if not match:
+        raise HybridError(f"--since {text!r} is not a duration; use e.g. 30m, 12h, 7d or 2w")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95% with the default ``z``)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Labels on locally served answers: good means as good as the frontier's (judge) or fine (user)."""
+
+    good: int = 0
+    bad: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.good + self.bad
+
+    @property
+    def retained(self) -> float | None:
+        return self.good / self.n if self.n else None
+
+    def describe(self) -> str:
+        if not self.n:
+            return ("quality unmeasured: no judge labels or feedback on local answers yet "
+                    "(`hybrid label --judge --budget 0.50`, `hybrid feedback ID good|bad`)")
+        low, high = wilson(self.good, self.n)
+        return (f"quality retained {self.retained:.0%} of local answers judged good "
+                f"(n={self.n}, 95% CI {low:.0%}-{high:.0%})")
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The cascade's answer checks on local drafts."""
+
+    checked: int = 0
+    failed: int = 0
+    served_failed: int = 0
+    by_check: tuple[tuple[str, int], ...] = ()
+
+    def describe(self) -> str:
+        if not self.checked:
+            return "answer checks: no local draft was checked (cascade mode checks each draft)"
+        names = ", ".join(f"{name} {count}" for name, count in self.by_check)
+        return (f"answer checks: {self.failed}/{self.checked} local drafts failed a check "
+                f"({self.failed / self.checked:.0%}){f': {names}' if names else ''}; "
+                f"{self.served_failed} of them still served locally")
+
+
+@dataclass(frozen=True)
+class Report:
+    requests: int
+    done: int
+    failed: int
+    local: int
+    spent: float
+    frontier: float
+    checks: Checks
+    quality: Quality
+    caps: tuple[CapStatus, ...] = ()
+    degraded: int = 0
+    """Requests a budget cap kept off the cloud."""
+    private: int = 0
+    """Requests kept local by a privacy rule."""
+    since_s: float | None = None
+    judge_spent: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def saved(self) -> float:
+        return self.frontier - self.spent
+
+    def lines(self) -> list[str]:
+        window = f"in the last {_human(self.since_s)}" if self.since_s else "in the trace"
+        share = self.local / self.done if self.done else 0.0
+        saved_share = self.saved / self.frontier if self.frontier else 0.0
+        out = [
+            (f"{self.requests} requests {window}: {self.done} answered ({self.local} locally, {share:.0%}), "
+             f"{self.failed} failed"),
+            (f"spent ${self.spent:.4f} vs ${self.frontier:.4f} all-frontier: saved ${self.saved:.4f} "
+             f"({saved_share:.0%}), at this cost in quality:"),
+            f"  {self.checks.describe()}",
+            f"  {self.quality.describe()}",
+        ]
+        if self.judge_spent:
+            out.append(f"judge labelling spent ${self.judge_spent:.4f} (included above)")
+        if self.private or self.degraded:
+            out.append(f"kept local: {self.private} by a privacy rule, {self.degraded} by a budget cap")
+        out += [f"budget: {c.cap.name}: ${c.spent:.4f} spent, ${c.left:.4f} left"
+                + (" (reached)" if c.left <= 0 else "") for c in self.caps]
+        if not self.caps:
+            out.append("budget: no caps set ([budget] daily / monthly in the config)")
+        return out
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("w", _SECONDS["w"]), ("d", _SECONDS["d"]), ("h", _SECONDS["h"])):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds / 60:g}m"
+
+
+def _draft_checks(step: StepRecord) -> list[dict] | None:
+    """The checks a draft step recorded, read defensively (older traces have none)."""
+    if step.kind != "draft" or not isinstance(step.output, dict):
+        return None
+    checks = step.output.get("checks")
+    if not isinstance(checks, list):
+        return None
+    return [c for c in checks if isinstance(c, dict)]
+
+
+def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecord]]) -> list[list[str]]:
+    """For each checked draft of a finished cascade request, the names of the checks that fired."""
+    if record.status != "done" or record.mode != "cascade":
+        return []
+    verdicts = (_draft_checks(step) for step in steps_of(record.id))
+    return [[str(c.get("name", "?")) for c in checks if c.get("fired")] for checks in verdicts if checks is not None]
+
+
+def tally_checks(verdicts: Iterable[tuple[bool, list[list[str]]]]) -> Checks:
+    """``Checks`` from (served locally, fired names per draft) for each request."""
+    checked = failed = served_failed = 0
+    fired: Counter[str] = Counter()
+    for is_local, drafts in verdicts:
+        for names in drafts:
+            checked += 1
+            if names:
+                failed += 1
+                served_failed += is_local
+                fired.update(names)
+    return Checks(checked, failed, served_failed, tuple(fired.most_common()))
+
+
+def quality_of(records: Iterable[RequestRecord]) -> Quality:
+    """Labels on the locally served answers among ``records``."""
+    labels = Counter(r.feedback for r in records if r.status == "done" and r.is_local and r.feedback)
+    return Quality(labels.get("good", 0), labels.get("bad", 0))
+
+
+def build_report(
+    records: Sequence[RequestRecord],
+    steps_of: Callable[[str], list[StepRecord]],
+    caps: tuple[CapStatus, ...] = (),
+    *,
+    since_s: float | None = None,
+) -> Report:
+    done = [r for r in records if r.status == "done"]
+    reasons = [" ".join(r.reasons) for r in records]
+    return Report(
+        requests=len(records),
+        done=len(done),
+        failed=sum(1 for r in records if r.status == "failed"),
+        local=sum(1 for r in done if r.is_local),
+        spent=sum(r.cost or 0.0 for r in done),
+        frontier=sum(r.frontier_cost or 0.0 for r in done),
+        checks=tally_checks((bool(r.is_local), fired_checks(r, steps_of)) for r in done),
+        quality=quality_of(records),
+        caps=caps,
+        degraded=sum(1 for text in reasons if "budget: the" in text),
+        private=sum(1 for text in reasons if "local-only:" in text and "redact:" not in text),
+        since_s=since_s,
+        judge_spent=sum(r.cost or 0.0 for r in done if r.task == "judge"),
+    )
+
+
+def report_from_trace(trace, caps: tuple[CapStatus, ...] = (), *, since_s: float | None = None,
+                      now: float | None = None, limit: int = 100_000) -> Report:
+    """The report over the trace's requests of the last ``since_s`` seconds (all of them if None)."""
+    since = None if since_s is None else (now if now is not None else time.time()) - since_s
+    records = trace.recent(limit, since=since)
+    return build_report(records, trace.steps, caps, since_s=since_s)

@@ -1,0 +1,135 @@
+"""`hybrid report`: savings beside their quality cost, checked against a trace built by hand; scrubbing; logs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from hybrid.budget import BudgetGuard
+from hybrid.cli import main
+from hybrid.report import Quality, parse_since, report_from_trace, wilson
+from hybrid.settings import BudgetSettings, Paths
+from hybrid.trace import TraceStore
+
+NOW = time.time()
+
+
+def add(trace: TraceStore, rid: str, *, local: bool, cost: float, frontier: float, mode: str = "direct",
+        checks: list | None = None, label: str | None = None, status: str = "done", backend: str | None = None,
+        task: str = "chat", reasons: tuple[str, ...] = ()) -> None:
+    trace.start_request(rid, task=task, messages=[{"role": "user", "content": f"prompt {rid}"}], params={}, mode=mode)
+    backend = backend or ("smollm2" if local else "sonnet")
+    if checks is not None:
+        trace.add_step(rid, "draft", backend="smollm2", output={"drafts": ["d"], "kept": 0, "checks": checks})
+    if status == "done":
+        trace.add_step(rid, "backend_call", backend=backend, cost=cost)
+    trace.update_request(rid, status=status, is_local=local, backend=backend, cost=cost, frontier_cost=frontier,
+                         reasons=list(reasons))
+    if label:
+        trace.add_feedback(rid, label, source="judge")
+
+
+@pytest.fixture
+def trace(tmp_path):
+    store = TraceStore(tmp_path / "trace.db")
+    fired = [{"name": "cut_off", "fired": True, "reason": "draft cut off inside a code block"},
+             {"name": "refusal", "fired": False, "reason": ""}]
+    clean = [{"name": "cut_off", "fired": False, "reason": ""}]
+    add(store, "r1", local=True, cost=0.0, frontier=0.004, label="good")
+    add(store, "r2", local=True, cost=0.0, frontier=0.002, label="good")
+    add(store, "r3", local=True, cost=0.0, frontier=0.003, label="bad")
+    add(store, "r4", local=False, cost=0.005, frontier=0.005, label="bad")  # a cloud answer's label: not counted
+    add(store, "r5", local=True, cost=0.0, frontier=0.001, mode="cascade", checks=fired)  # failed, served anyway
+    add(store, "r6", local=False, cost=0.006, frontier=0.006, mode="cascade", checks=fired)  # failed, escalated
+    add(store, "r7", local=True, cost=0.0, frontier=0.002, mode="cascade", checks=clean)
+    add(store, "r8", local=True, cost=0.0, frontier=0.0, mode="cascade", checks="not a list")  # read defensively
+    add(store, "r9", local=False, cost=0.0, frontier=0.0, status="failed")
+    add(store, "r10", local=True, cost=0.0, frontier=0.003,
+        reasons=("sonnet not used (budget: the daily cap $1.0000 overall would be crossed ...)",))
+    add(store, "r11", local=False, cost=0.001, frontier=0.001, task="judge")
+    yield store
+    store.close()
+
+
+def test_report_numbers_match_the_hand_built_trace(trace):
+    caps = BudgetGuard(BudgetSettings(daily=0.05, backends={"sonnet": {"monthly": 0.012}}), trace).status()
+    report = report_from_trace(trace, caps, since_s=7 * 86400, now=NOW + 1)
+    assert (report.requests, report.done, report.failed, report.local) == (11, 10, 1, 7)
+    assert report.spent == pytest.approx(0.012) and report.frontier == pytest.approx(0.027)
+    assert report.saved == pytest.approx(0.015)
+    assert (report.checks.checked, report.checks.failed, report.checks.served_failed) == (3, 2, 1)
+    assert report.quality == Quality(good=2, bad=1)
+    assert report.degraded == 1 and report.judge_spent == pytest.approx(0.001)
+    low, high = wilson(2, 3)
+    assert report.lines() == [
+        "11 requests in the last 1w: 10 answered (7 locally, 70%), 1 failed",
+        "spent $0.0120 vs $0.0270 all-frontier: saved $0.0150 (56%), at this cost in quality:",
+        "  answer checks: 2/3 local drafts failed a check (67%): cut_off 2; 1 of them still served locally",
+        f"  quality retained 67% of local answers judged good (n=3, 95% CI {low:.0%}-{high:.0%})",
+        "judge labelling spent $0.0010 (included above)",
+        "kept local: 0 by a privacy rule, 1 by a budget cap",
+        "budget: daily cap $0.0500 overall: $0.0120 spent, $0.0380 left",
+        "budget: monthly cap $0.0120 for sonnet: $0.0120 spent, $0.0000 left (reached)",
+    ]
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    assert wilson(2, 3) == pytest.approx((0.2077, 0.9385), abs=1e-4)
+    assert wilson(0, 0) == (0.0, 1.0) and wilson(10, 10)[1] == 1.0
+
+
+def test_no_labels_says_quality_unmeasured_never_saved_alone(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    add(store, "a", local=True, cost=0.0, frontier=0.01)
+    lines = report_from_trace(store).lines()
+    assert "saved $0.0100 (100%), at this cost in quality:" in lines[1]
+    assert lines[3].startswith("  quality unmeasured")
+
+
+def test_since_parses_durations_and_refuses_garbage():
+    assert parse_since("7d") == 7 * 86400 and parse_since("30m") == 1800 and parse_since("2w") == 14 * 86400
+    with pytest.raises(Exception, match="not a duration"):
+        parse_since("yesterday")
+
+
+def test_report_cli_shows_caps_from_the_config(monkeypatch):
+    monkeypatch.setenv("HYBRID_BUDGET__DAILY", "0.5")
+    store = TraceStore(Paths.resolve().trace_db)
+    add(store, "x1", local=False, cost=0.2, frontier=0.2)
+    store.close()
+    result = CliRunner().invoke(main, ["report", "--since", "1d"])
+    assert result.exit_code == 0, result.output
+    assert "1 requests in the last 1d" in result.output
+    assert "budget: daily cap $0.5000 overall: $0.2000 spent, $0.3000 left" in result.output
+    assert "quality unmeasured" in result.output
+
+
+def test_a_short_key_does_not_mangle_prompts(tmp_path):
+    store = TraceStore(tmp_path / "t.db", secrets=["fake"])
+    store.start_request("s1", task="chat", messages=[{"role": "user", "content": "Is this fake news?"}], params={})
+    assert store.get_request("s1").prompt == "Is this fake news?"
+    keyed = TraceStore(tmp_path / "k.db", secrets=["sk-live-0123456789"])
+    keyed.start_request("s2", task="chat", params={}, messages=[
+        {"role": "user", "content": "key sk-live-0123456789 and sk-live-0123456789abc and xsk-live-0123456789"}])
+    assert keyed.get_request("s2").prompt == "key [redacted] and sk-live-0123456789abc and xsk-live-0123456789"
+
+
+def test_anthropic_keys_are_scrubbed_as_whole_tokens(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    key = "sk-ant-api03-" + "Ab3" * 10
+    store.start_request("s", task="chat", params={}, messages=[{"role": "user", "content": f"use {key} and sk-ant-x"}])
+    assert store.get_request("s").prompt == "use [redacted] and sk-ant-x"
+
+
+def test_logs_neutralise_terminal_escapes():
+    store = TraceStore(Paths.resolve().trace_db)
+    store.start_request("e1", task="chat\x1b[2J", params={},
+                        messages=[{"role": "user", "content": "hi \x1b]0;TITLE\x07 there"}])
+    store.add_step("e1", "backend_call", backend="smollm2", output={"text": "ok\x1b[31m red"})
+    store.close()
+    result = CliRunner().invoke(main, ["logs"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "hi ␛]0;TITLE␇ there" in result.output and "task=chat␛[2J" in result.output
