@@ -19,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -225,6 +226,7 @@ def main() -> None:
             p.terminate()
         for p in procs:
             p.wait(15)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def trace_rows(db: Path) -> int:

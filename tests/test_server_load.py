@@ -101,7 +101,10 @@ def test_kill_9_under_load_keeps_every_answer_and_marks_the_rest_failed_after_re
             for rid, text in answered.items():
                 assert rows[rid].status == "done" and rows[rid].output == text
                 assert {"request", "classify", "route", "backend_call"} <= {s.kind for s in trace.steps(rid)}
-            unfinished = [r for r in rows.values() if r.id not in answered]
-            assert unfinished and all(r.status == "failed" and r.error == PROCESS_ENDED for r in unfinished)
+            # the rest: cut off by the kill (marked failed on restart), or finished just before it but not delivered
+            others = [r for r in rows.values() if r.id not in answered]
+            assert {r.status for r in others} <= {"failed", "done"}
+            cut_off = [r for r in others if r.status == "failed"]
+            assert cut_off and all(r.error == PROCESS_ENDED for r in cut_off)
         finally:
             restarted.stop()
