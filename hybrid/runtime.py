@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybrid.cache import ResponseCache
+from hybrid.fallback import GuardedClassifier
 from hybrid.router import NullTrace, Router
 from hybrid.settings import Paths, Settings
 from hybrid.trace import TraceStore
 from hybrid.types import DifficultyClassifier
 
 
-def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
+def load_learned_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
     import classifiers
 
@@ -22,18 +23,25 @@ def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     return classifiers.load_classifier(paths.artifacts_dir)
 
 
+def load_classifier(settings: Settings, paths: Paths) -> GuardedClassifier:
+    """The learned classifier, loaded on first use; if it cannot load or score, the prompt-length rule
+    (see hybrid/fallback.py), so a request never fails because of the classifier."""
+    return GuardedClassifier(lambda: load_learned_classifier(settings, paths))
+
+
 def trace_path(settings: Settings, paths: Paths) -> Path:
     return settings.trace.path or paths.trace_db
 
 
 def open_trace(settings: Settings, paths: Paths) -> TraceStore:
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
-    return TraceStore(trace_path(settings, paths), secrets=[key])
+    from hybrid.backends import secrets
+
+    return TraceStore(trace_path(settings, paths), secrets=secrets(settings.backends))
 
 
 def open_router(settings: Settings, paths: Paths, *, log: bool = True, cache: bool = True) -> Router:
     """The router as the CLI, TUI and demo use it. ``log=False`` is ``--no-log``."""
-    from models import build_backends
+    from hybrid.backends import build_backends
 
     trace = open_trace(settings, paths) if (log and settings.trace.enabled) else NullTrace()
     response_cache = (
