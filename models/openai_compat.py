@@ -5,7 +5,9 @@ Ollama's ``/v1`` and most hosted gateways. Whether the backend counts as local (
 costs are configuration (``local``, ``price_input``, ``price_output``), not guesses.
 
 The SDK is imported and its client built on first use, never at import. It streams with
-``stream_options.include_usage`` so the usage counts are the server's own, reports ``finish_reason`` and,
+``stream_options.include_usage`` so the usage counts are the server's own (a server that ignores it, such
+as llama-cpp-python's, gets its output tokens counted from the stream's deltas, one token each, and no
+input count), reports ``finish_reason`` and,
 with ``logprobs = true``, the token log-probabilities the server sends. The SDK retries connection errors,
 429 and 5xx ``max_retries`` times; what still fails becomes:
 
@@ -177,8 +179,7 @@ class OpenAICompatBackend:
             client = self._get_client().with_options(max_retries=0, timeout=min(self._timeout_s, HEALTH_TIMEOUT_S))
             served = sorted(m.id for m in client.models.list())
         except (openai.OpenAIError, httpx.HTTPError) as e:
-            why = str(self._translate(e)).removeprefix(f"{self.name}: ")
-            return Health(False, f"{self.base_url} unreachable or refusing: {why}")
+            return Health(False, str(self._translate(e)).removeprefix(f"{self.name}: "))
         if self.model not in served:
             listed = ", ".join(served[:8]) + (" ..." if len(served) > 8 else "") or "none"
             return Health(False, f"{self.base_url} does not serve {self.model!r} (it serves: {listed}); "
@@ -201,8 +202,9 @@ class OpenAICompatBackend:
         }
         if self._logprobs:
             kwargs["logprobs"] = True
-        usage = Usage()
+        usage: Usage | None = None
         finish_reason = None
+        deltas = 0
         try:
             for event in client.chat.completions.create(**kwargs):
                 if event.usage is not None:
@@ -213,13 +215,15 @@ class OpenAICompatBackend:
                     logprobs = tuple(t.logprob for t in content or () if t.logprob is not None)
                     text = choice.delta.content if choice.delta is not None else None
                     if text or logprobs:
+                        deltas += 1
                         yield Chunk(text=text or "", logprobs=logprobs)
         except (openai.OpenAIError, httpx.HTTPError) as e:
             raise self._translate(e) from e
         if finish_reason is None:
             raise BackendError(self.name, f"{self.base_url} ended the stream before the answer finished; try again",
                                retryable=True)
-        yield Chunk(usage=usage, finish_reason=finish_reason)
+        # A server that ignores include_usage (llama-cpp-python's own) streams one token per delta.
+        yield Chunk(usage=usage if usage is not None else Usage(0, deltas), finish_reason=finish_reason)
 
 
 def build(name: str, options: Options) -> OpenAICompatBackend:
