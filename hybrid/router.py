@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
 from hybrid.errors import BackendError, HybridError, RequestError
+from hybrid.fallback import with_classifier_note
 from hybrid.policy import Policy
 from hybrid.settings import Settings
 from hybrid.trace import TraceStore, new_id
@@ -173,6 +174,7 @@ class Router:
         )
         names = [*self.settings.routing.local, self.policy.cloud_for(request.task)]
         decision = self.policy.decide(request, score, self.classifier.threshold, self.health.snapshot(names))
+        decision = with_classifier_note(decision, self.classifier)
         self.trace.add_step(request_id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(
             request_id,

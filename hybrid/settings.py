@@ -285,6 +285,18 @@ def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
         ) from e
 
 
+def _set_key(table: Any, key: str, value: Any) -> None:
+    """Set ``key`` in a tomlkit table; a new key goes right after the table's last key, so the comments and
+    blank lines that end the table (which belong to the next one) stay where the user put them."""
+    import tomlkit.items
+
+    keys = [k for k, _ in table.value.body if k is not None] if isinstance(table, tomlkit.items.Table) else []
+    if key in table or not keys:
+        table[key] = value
+    else:
+        table.value._insert_after(keys[-1], key, value)  # tomlkit has no public "insert after"
+
+
 def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
     """Write one key into the TOML config file; comments, order and layout of the rest survive (tomlkit)."""
     import tomlkit
@@ -300,7 +312,7 @@ def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
         if part not in node:
             node[part] = tomlkit.table()
         node = node[part]
-    node[leaf] = value
+    _set_key(node, leaf, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
