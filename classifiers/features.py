@@ -20,8 +20,9 @@ import numpy as np
 
 from .embedding import EMBEDDING_DIM, head
 
-#: Characters of a prompt scanned for the hand-made features; its length and line count are always exact.
-SCAN_CHARS = 4000
+#: Characters of a prompt scanned for the hand-made features (every training prompt is shorter); its length
+#: and line count are always exact.
+SCAN_CHARS = 2000
 
 FEATURES_VERSION = "minilm-static-int8-48+text-v2"
 

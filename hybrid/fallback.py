@@ -1,6 +1,6 @@
 """A classifier that never fails a request: the learned one while it works, a transparent rule when it does not.
 
-``GuardedClassifier`` loads the learned classifier on first use. If loading or scoring raises (an artifact
+``GuardedClassifier`` loads the learned classifier when it is made. If loading or scoring raises (an artifact
 removed, changed or corrupt; the tokenizer or embedding table missing; a library that will not import), it
 says why once and from then on scores by rule:
 
@@ -45,6 +45,7 @@ class GuardedClassifier:
         self._inner: DifficultyClassifier | None = None
         self._lock = threading.Lock()
         self.unavailable: str | None = None
+        self._classifier()
 
     def _classifier(self) -> DifficultyClassifier | None:
         if self._inner is None and self.unavailable is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybrid.cache import ResponseCache
-from hybrid.fallback import GuardedClassifier
+from hybrid.errors import HybridError
+from hybrid.fallback import RULE_THRESHOLD, GuardedClassifier
 from hybrid.router import NullTrace, Router
 from hybrid.settings import Paths, Settings
 from hybrid.trace import TraceStore
@@ -21,6 +22,21 @@ def load_learned_classifier(settings: Settings, paths: Paths) -> DifficultyClass
 
         return classifiers.DifficultyModel(load_file(settings.classifier.path))
     return classifiers.load_classifier(paths.artifacts_dir)
+
+
+def classifier_threshold(settings: Settings, paths: Paths) -> float:
+    """The current classifier's calibrated threshold, read from its JSON card without loading its models
+    (skops and scikit-learn take over a second to import); the rule's threshold when the card is unreadable."""
+    import json
+
+    from classifiers.store import packaged_card, promoted_path
+
+    try:
+        skops = settings.classifier.path or promoted_path(paths.artifacts_dir)
+        card = json.loads(skops.with_suffix(".json").read_text(encoding="utf-8")) if skops else packaged_card()
+        return float(card["threshold"])
+    except (HybridError, OSError, ValueError, KeyError, TypeError):
+        return RULE_THRESHOLD
 
 
 def load_classifier(settings: Settings, paths: Paths) -> GuardedClassifier:

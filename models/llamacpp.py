@@ -116,8 +116,9 @@ class LlamaCppBackend:
                     self._load()
             except BackendError as e:
                 return Health(False, str(e))
-            return Health(True, f"loaded {self.path.name} ({self.path.stat().st_size / 1e6:.0f} MB)")
-        return Health(True, f"{self.path}")
+            size = self.path.stat().st_size / 1e6
+            return Health(True, f"loaded {self.path.name} ({size:.0f} MB, {self._n_threads} threads)")
+        return Health(True, f"{self.path} ({self._n_threads} threads)")
 
     # -- inference -----------------------------------------------------------
     def _load(self) -> None:
