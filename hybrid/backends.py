@@ -73,6 +73,21 @@ class BackendOptions(BaseModel):
         return values | {"price": self.price}
 
 
+class SDKOptions(BackendOptions):
+    """Options of a backend that calls a server through a vendor SDK that retries on its own."""
+
+    max_retries: int = Field(default=2, ge=0)
+    """Retries the SDK makes on connection errors, 429 and 5xx (and overload) before the router falls back."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Network timeout per call, seconds."""
+
+
+def scrub(text: str, key: SecretStr | None) -> str:
+    """``text`` with ``key`` replaced by ***, for messages passed on from an SDK."""
+    secret = key.get_secret_value() if key is not None else ""
+    return text.replace(secret, "***") if secret else text
+
+
 class BackendType(Protocol):
     """What an entry point in ``hybrid.backends`` must name."""
 

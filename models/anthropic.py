@@ -22,9 +22,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
-from hybrid.backends import BackendOptions
+from hybrid.backends import SDKOptions, scrub
 from hybrid.errors import BackendError, BackendUnavailable
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -37,16 +37,12 @@ RETRYABLE_TYPES = {"rate_limit_error", "overloaded_error", "api_error", "timeout
 HEALTH_TIMEOUT_S = 5.0
 
 
-class Options(BackendOptions):
+class Options(SDKOptions):
     """``type = "anthropic"``: a model behind the Messages API (Anthropic, or a gateway that speaks it)."""
 
     api_key_env: str | None = KEY_ENV
     base_url: str | None = None
     """API base URL. Empty means the SDK default (or ``ANTHROPIC_BASE_URL``)."""
-    max_retries: int = Field(default=2, ge=0)
-    """Retries the SDK makes on 429/5xx/overload before the router falls back."""
-    timeout_s: float = Field(default=60.0, gt=0)
-    """Network timeout per call, seconds."""
 
 
 class AnthropicBackend:
@@ -109,8 +105,7 @@ class AnthropicBackend:
         return self._client
 
     def _scrub(self, text: str) -> str:
-        secret = self._api_key.get_secret_value() if self._api_key else ""
-        return text.replace(secret, "***") if secret else text
+        return scrub(text, self._api_key)
 
     def _where(self) -> str:
         return self.base_url or "the Anthropic API"

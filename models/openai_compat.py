@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from hybrid.backends import BackendOptions
+from hybrid.backends import SDKOptions, scrub
 from hybrid.errors import BackendError, BackendUnavailable
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -39,7 +39,7 @@ HEALTH_TIMEOUT_S = 5.0
 NO_KEY_PLACEHOLDER = "not-needed"
 
 
-class Options(BackendOptions):
+class Options(SDKOptions):
     """``type = "openai"``: one model on a server that speaks the OpenAI chat completions API."""
 
     model: str = Field(min_length=1)
@@ -50,10 +50,6 @@ class Options(BackendOptions):
     """Extra HTTP headers sent with every call (a gateway's routing or tenant headers)."""
     logprobs: bool = False
     """Ask for token log-probabilities (the cascade's confidence signal), where the server offers them."""
-    max_retries: int = Field(default=2, ge=0)
-    """Retries the SDK makes on connection errors, 429 and 5xx before the router falls back."""
-    timeout_s: float = Field(default=60.0, gt=0)
-    """Network timeout per call, seconds."""
 
 
 class OpenAICompatBackend:
@@ -121,8 +117,7 @@ class OpenAICompatBackend:
         return self._client
 
     def _scrub(self, text: str) -> str:
-        secret = self._api_key.get_secret_value() if self._api_key else ""
-        return text.replace(secret, "***") if secret else text
+        return scrub(text, self._api_key)
 
     # -- errors -------------------------------------------------------------------
     def _translate(self, e: Exception) -> BackendError:
