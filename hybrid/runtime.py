@@ -15,13 +15,13 @@ from hybrid.types import DifficultyClassifier
 
 def load_learned_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
-    import classifiers
+    from classifiers.difficulty import DifficultyModel
+    from classifiers.store import load_current, load_file
 
+    # score_only: the models are read with numpy alone; skops and scikit-learn stay unimported on this path
     if settings.classifier.path is not None:
-        from classifiers.store import load_file
-
-        return classifiers.DifficultyModel(load_file(settings.classifier.path))
-    return classifiers.load_classifier(paths.artifacts_dir)
+        return DifficultyModel(load_file(settings.classifier.path, score_only=True))
+    return DifficultyModel(load_current(paths.artifacts_dir, score_only=True))
 
 
 def classifier_threshold(settings: Settings, paths: Paths) -> float:

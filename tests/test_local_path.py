@@ -58,3 +58,27 @@ def test_the_cli_and_the_dashboards_threshold_import_nothing_heavy(isolated_home
         "p = Paths.resolve(); assert 0 < classifier_threshold(load_settings(p), p) < 1"
     )
     assert not heavy & threshold_read
+
+
+def test_scoring_reads_the_artifact_with_numpy_alone_and_matches_scikit_learn():
+    from classifiers.linear import LinearPipeline
+    from classifiers.store import load_packaged
+
+    full, plain = load_packaged(), load_packaged(score_only=True)
+    assert isinstance(plain.prompt_model, LinearPipeline) and isinstance(plain.draft_model, LinearPipeline)
+    rng = np.random.default_rng(7)
+    for mode in ("prompt_model", "draft_model"):
+        reference, fast = getattr(full, mode), getattr(plain, mode)
+        x = rng.normal(size=(64, fast.n_features_in_)) * 2
+        np.testing.assert_allclose(fast.predict_proba(x), reference.predict_proba(x), rtol=1e-9, atol=1e-12)
+
+
+def test_routing_a_request_imports_neither_skops_nor_scikit_learn(isolated_home):
+    loaded = imported_after(
+        "from hybrid.runtime import load_classifier\nfrom hybrid.settings import Paths, load_settings\n"
+        "from hybrid.types import Draft, Request\n"
+        "p = Paths.resolve(); c = load_classifier(load_settings(p), p)\n"
+        "assert c.unavailable is None, c.unavailable\n"
+        "c.score(Request.from_prompt('What is 2+2?')); c.score_draft(Request.from_prompt('2+2?'), Draft('4', 'stop'))"
+    )
+    assert not {"skops", "sklearn", "scipy"} & loaded
