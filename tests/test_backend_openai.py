@@ -182,3 +182,18 @@ def test_doctor_shows_one_openai_backend_up_and_one_down(server, isolated_home, 
     down = next(line for line in result.output.splitlines() if "vllm" in line)
     assert "openai" in up and "ok" in up and f"serves {MODEL_ALIAS}" in up
     assert "unavailable" in down and f"cannot reach {stopped}" in down
+
+
+def test_every_backends_key_is_scrubbed_from_the_trace(monkeypatch):
+    from hybrid.runtime import open_trace
+
+    monkeypatch.setenv(KEY_ENV, "sk-gateway-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    settings = load_settings(backends={"gw": {"type": "openai", "base_url": "https://gw.example/v1", "model": "m",
+                                              "api_key_env": KEY_ENV}})
+    trace = open_trace(settings, Paths.resolve())
+    trace.start_request("r1", task="chat", messages=[], params={}, metadata={}, parent_id=None, mode="direct")
+    trace.add_step("r1", "error", error="gw said: bad key sk-gateway-secret; sonnet said: sk-ant-secret")
+    (step,) = trace.steps("r1")
+    trace.close()
+    assert "sk-gateway-secret" not in step.error and "sk-ant-secret" not in step.error
