@@ -35,7 +35,7 @@ ARTIFACTS_PACKAGE = "classifiers.artifacts"
 TOKENIZER_FILE = "minilm-tokenizer.json"
 #: Characters kept per word piece wanted when cutting a text before tokenizing: far more than any real text
 #: needs (English averages about 4), so the first ``max_tokens`` pieces are those of the whole text.
-CHARS_PER_TOKEN_BOUND = 32
+CHARS_PER_TOKEN_BOUND = 16
 #: The int8 word-embedding table in the ONNX file, and its per-row float scale.
 TABLE = "inner.embeddings.word_embeddings.weight_q"
 TABLE_SCALE = "inner.embeddings.word_embeddings.weight_scale"
