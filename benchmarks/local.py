@@ -24,12 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from router import InstantBackend, percentile  # benchmarks/router.py, beside this script
+
 from hybrid.backends import build_backend
 from hybrid.router import NullTrace, Router
 from hybrid.runtime import load_classifier
 from hybrid.settings import Paths, load_settings
 from hybrid.trace import TraceStore
-from hybrid.types import Chunk, Draft, Health, Price, Request, Usage
+from hybrid.types import Draft, Health, Request
 from models.llamacpp import default_threads, shipped_model_path
 
 PROMPT = "Name three colours of the rainbow."
@@ -43,24 +45,6 @@ for part in llm.create_chat_completion([{"role": "user", "content": sys.argv[3]}
     print(part["choices"][0]["delta"].get("content", ""), end="", flush=True)
 print()
 """
-
-
-class InstantBackend:
-    """Answers at once, so only the router's own work before the first token is timed."""
-
-    name, model, is_local, price = "smollm2", "instant", True, Price()
-
-    def health(self, deep: bool = False) -> Health:
-        return Health(True, "instant")
-
-    def stream(self, request: Request):
-        yield Chunk(text="ok")
-        yield Chunk(usage=Usage(1, 1), finish_reason="stop")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def timed_run(command: list[str], env: dict[str, str]) -> float:
@@ -158,7 +142,8 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
 
     def router_own_ttft() -> float:
         """The router's own time before the first token (classify, decide, trace writes), around an instant model."""
-        instant = Router(settings, {"smollm2": InstantBackend(), **others}, classifier, TraceStore(home / "own.db"))
+        backends = {"smollm2": InstantBackend("smollm2", True), **others}
+        instant = Router(settings, backends, classifier, TraceStore(home / "own.db"))
         times = []
         for i in range(200):
             t0, first = time.perf_counter(), []
