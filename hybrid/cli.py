@@ -166,8 +166,8 @@ def _stream_answer(events: Iterator[Event]) -> Completion:
 @click.pass_obj
 def doctor(obj: Context, quick: bool) -> None:
     """Check each configured backend: usable or not, and why."""
+    from hybrid.backends import build_backends
     from hybrid.runtime import load_classifier, trace_path
-    from models import build_backends
 
     console = Console()
     settings = obj.settings
@@ -175,9 +175,7 @@ def doctor(obj: Context, quick: bool) -> None:
                   f"{'' if obj.paths.config_file.exists() else ' (not present; defaults in use)'}")
     console.print(f"trace store : {escape(str(trace_path(settings, obj.paths)))}")
     console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
-    classifier = load_classifier(settings, obj.paths)
-    console.print(f"classifier  : {escape(classifier.version)} (threshold {classifier.threshold:.2f}"
-                  f"{'' if settings.routing.threshold is None else f', config {settings.routing.threshold:.2f}'})")
+    _print_classifier(console, load_classifier(settings, obj.paths), settings)
     table = Table(title="backends")
     for col in ("name", "type", "model", "where", "role", "status", "detail"):
         table.add_column(col)
@@ -194,6 +192,21 @@ def doctor(obj: Context, quick: bool) -> None:
     console.print(table)
     if not ok_any:
         raise HybridError("no backend is usable; fix one of the rows above")
+
+
+def _print_classifier(console: Console, classifier, settings: Settings) -> None:
+    """Load the classifier and score one prompt with it, so a broken one shows here and not on a request."""
+    import time
+
+    started = time.perf_counter()
+    score = classifier.score(Request.from_prompt("Summarize: the meeting moved from Tuesday to Thursday."))
+    took_ms = (time.perf_counter() - started) * 1000
+    configured = "" if settings.routing.threshold is None else f", config {settings.routing.threshold:.2f}"
+    if classifier.unavailable:
+        console.print(f"classifier  : [red]unavailable[/], routing by rule: {escape(classifier.reason)}")
+        return
+    console.print(f"classifier  : {escape(classifier.version)} (threshold {classifier.threshold:.2f}{configured}); "
+                  f"loaded and scored a test prompt ({score:.2f}) in {took_ms:.0f} ms")
 
 
 def _record_dict(r: RequestRecord, steps) -> dict:

@@ -39,9 +39,9 @@ def _stage_bar(label: str):
 def classify(obj, input_path: Path, output_path: Path | None) -> None:
     """Score prompts (or prompt+answer pairs) from a JSONL file with the current classifier."""
     import classifiers
-    from hybrid.runtime import load_classifier
+    from hybrid.runtime import load_learned_classifier
 
-    classifier = load_classifier(obj.settings, obj.paths)
+    classifier = load_learned_classifier(obj.settings, obj.paths)
     result = classifiers.classify_file(classifier, input_path, output_path)
     if output_path is None:
         for item in result.results:
@@ -89,9 +89,9 @@ def train(obj, labels: Path | None, from_trace: bool, base: str, force: bool) ->
 def eval_(obj, labels: Path, plot: Path | None) -> None:
     """AUC, APGR, CPT(50%), CPT(80%) of the current classifier on a label file, beside the baselines."""
     import classifiers
-    from hybrid.runtime import load_classifier
+    from hybrid.runtime import load_learned_classifier
 
-    classifier = load_classifier(obj.settings, obj.paths)
+    classifier = load_learned_classifier(obj.settings, obj.paths)
     bar, stage = _stage_bar("evaluating")
     with bar:
         report = classifiers.evaluate(classifier, labels, progress=stage)

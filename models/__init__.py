@@ -1,40 +1,15 @@
-"""Backends, discovered through the ``hybrid.backends`` entry-point group.
+"""The built-in backend types, one module each: an ``Options`` model, a ``build(name, options)`` and the backend.
 
-An entry point names a factory ``build(name, spec, settings) -> Backend``.
-Third-party packages add backends by declaring one in their own
-``[project.entry-points."hybrid.backends"]`` table.
+    llamacpp.py       a GGUF file in-process (llama-cpp-python)
+    ollama.py         an Ollama server (the ``ollama`` client)
+    anthropic.py      the Messages API (the ``anthropic`` SDK)
+    openai_compat.py  any OpenAI-compatible server: llama-server, vLLM, LM Studio, Ollama's /v1, gateways
+
+The seam they plug into, and how an outside package adds a type, is :mod:`hybrid.backends`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib.metadata import entry_points
+from hybrid.backends import build_backend, build_backends
 
-from hybrid.errors import ConfigError
-from hybrid.settings import BackendSpec, Settings
-from hybrid.types import Backend
-
-ENTRY_POINT_GROUP = "hybrid.backends"
-
-Factory = Callable[[str, BackendSpec, Settings], Backend]
-
-
-def available_types() -> dict[str, object]:
-    """Backend type name -> entry point (not yet loaded)."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def build_backend(name: str, spec: BackendSpec, settings: Settings) -> Backend:
-    types = available_types()
-    if spec.type not in types:
-        raise ConfigError(
-            f"backends.{name}.type is {spec.type!r}, which no installed package provides; "
-            f"installed types: {', '.join(sorted(types)) or 'none'} (is hybrid installed with `pip install -e .`?)"
-        )
-    factory: Factory = types[spec.type].load()
-    return factory(name, spec, settings)
-
-
-def build_backends(settings: Settings) -> dict[str, Backend]:
-    """One backend object per configured name. Nothing is loaded or contacted yet."""
-    return {name: build_backend(name, spec, settings) for name, spec in settings.backends.items()}
+__all__ = ["build_backend", "build_backends"]

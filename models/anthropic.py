@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from hybrid.backends import SDKOptions, scrub
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
-from hybrid.settings import BackendSpec, Settings
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
-NO_KEY = "no API key; set ANTHROPIC_API_KEY or anthropic_api_key in config"
-BAD_KEY = "the API key was rejected ({status} {kind}); check ANTHROPIC_API_KEY or anthropic_api_key in config"
+KEY_ENV = "ANTHROPIC_API_KEY"
+NO_KEY = "no API key; set {env} in the environment (backends.{name}.api_key_env names the variable)"
+BAD_KEY = "the API key was rejected ({status} {kind}); check {env}"
 INSTALL_HINT = "the anthropic SDK is not installed; run `pip install -e '.[cloud]'`"
 FINISH_REASONS = {"end_turn": "stop", "max_tokens": "length"}
 RETRYABLE_TYPES = {"rate_limit_error", "overloaded_error", "api_error", "timeout_error"}
@@ -53,10 +54,16 @@ def _nodelay_http_client(anthropic: Any) -> Any:
     return anthropic.DefaultHttpxClient(transport=httpx2.HTTPTransport(socket_options=options))
 
 
+class Options(SDKOptions):
+    """``type = "anthropic"``: a model behind the Messages API (Anthropic, or a gateway that speaks it)."""
+
+    api_key_env: str | None = KEY_ENV
+    base_url: str | None = None
+    """API base URL. Empty means the SDK default (or ``ANTHROPIC_BASE_URL``)."""
+
+
 class AnthropicBackend:
     """One Anthropic model. ``client`` may be injected (tests, custom HTTP setups)."""
-
-    is_local = False
 
     def __init__(
         self,
@@ -64,6 +71,8 @@ class AnthropicBackend:
         *,
         model: str,
         api_key: SecretStr | None = None,
+        api_key_env: str | None = KEY_ENV,
+        local: bool = False,
         base_url: str | None = None,
         max_retries: int = 2,
         timeout_s: float = 60.0,
@@ -73,8 +82,11 @@ class AnthropicBackend:
         self.name = name
         self.model = model
         self.price = price
+        self.is_local = local
         self.base_url = base_url
         self._api_key = api_key
+        self._key_env = api_key_env or f"backends.{name}.api_key_env"
+        self._no_key = NO_KEY.format(env=self._key_env, name=name)
         self._max_retries = max_retries
         self._timeout_s = timeout_s
         self._client = client
@@ -94,7 +106,7 @@ class AnthropicBackend:
         if self._client is not None:
             return self._client
         if not self._has_key:
-            raise BackendUnavailable(self.name, NO_KEY, retryable=False)
+            raise BackendUnavailable(self.name, self._no_key, retryable=False)
         if importlib.util.find_spec("anthropic") is None:
             raise BackendUnavailable(self.name, INSTALL_HINT, retryable=False)
         import anthropic
@@ -111,8 +123,7 @@ class AnthropicBackend:
         return self._client
 
     def _scrub(self, text: str) -> str:
-        secret = self._api_key.get_secret_value() if self._api_key else ""
-        return text.replace(secret, "***") if secret else text
+        return scrub(text, self._api_key)
 
     def _where(self) -> str:
         return self.base_url or "the Anthropic API"
@@ -140,7 +151,7 @@ class AnthropicBackend:
             status, kind = e.status_code, e.type or "error"
             detail = self._scrub(e.api_message or e.message)
             if status in (401, 403) or kind in ("authentication_error", "permission_error"):
-                self._auth_failure = BAD_KEY.format(status=status, kind=kind)
+                self._auth_failure = BAD_KEY.format(status=status, kind=kind, env=self._key_env)
                 return BackendUnavailable(self.name, f"{self._auth_failure}: {detail}", retryable=False)
             if status == 429 or status >= 500 or status in (408, 409) or kind in RETRYABLE_TYPES:
                 when = "mid-answer" if status < 400 else f"({status}) after {self._max_retries} retries"
@@ -162,7 +173,7 @@ class AnthropicBackend:
     def health(self, deep: bool = False) -> Health:
         """Cheap: a key is set and was not rejected. ``deep``: one models.list call, no retries, 5 s."""
         if not self._has_key:
-            return Health(False, NO_KEY)
+            return Health(False, self._no_key)
         if self._auth_failure:
             return Health(False, self._auth_failure)
         if importlib.util.find_spec("anthropic") is None:
@@ -222,13 +233,6 @@ class AnthropicBackend:
         yield Chunk(usage=usage, finish_reason=FINISH_REASONS.get(reason, reason) if reason else "stop")
 
 
-def build(name: str, spec: BackendSpec, settings: Settings) -> AnthropicBackend:
-    return AnthropicBackend(
-        name,
-        model=spec.model,
-        api_key=settings.anthropic_api_key,
-        base_url=spec.base_url,
-        max_retries=spec.max_retries,
-        timeout_s=spec.timeout_s,
-        price=Price(spec.price_input, spec.price_output),
-    )
+def build(name: str, options: Options) -> AnthropicBackend:
+    return AnthropicBackend(name, api_key=options.api_key, api_key_env=options.api_key_env,
+                            **options.constructor_kwargs())

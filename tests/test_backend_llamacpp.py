@@ -9,11 +9,11 @@ import pytest
 from hybrid.errors import BackendUnavailable
 from hybrid.events import TextDelta
 from hybrid.router import Router
-from hybrid.settings import BackendSpec, load_settings
+from hybrid.settings import load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Request
 from models import build_backend
-from models.llamacpp import LlamaCppBackend, shipped_model_path
+from models.llamacpp import LlamaCppBackend, Options, shipped_model_path
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smollm2():
     settings = load_settings()
-    backend = build_backend("smollm2", settings.backends["smollm2"], settings)
+    backend = build_backend("smollm2", settings.backends["smollm2"])
     assert isinstance(backend, LlamaCppBackend)
     return backend
 
@@ -81,7 +81,7 @@ def test_concurrent_callers_are_serialised_and_all_answered(smollm2):
 
 def test_a_missing_gguf_is_reported_with_the_fix(tmp_path):
     settings = load_settings(backends={"smollm2": {"path": str(tmp_path / "nope.gguf")}})
-    backend = build_backend("smollm2", settings.backends["smollm2"], settings)
+    backend = build_backend("smollm2", settings.backends["smollm2"])
     health = backend.health()
     assert not health.ok and "nope.gguf" in health.detail and "backends.smollm2.path" in health.detail
     with pytest.raises(BackendUnavailable, match="backends.smollm2.path"):
@@ -91,6 +91,6 @@ def test_a_missing_gguf_is_reported_with_the_fix(tmp_path):
 def test_a_file_that_is_not_a_gguf_is_refused(tmp_path):
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a model" * 100)
-    backend = build_backend("x", BackendSpec(type="llamacpp", path=str(bogus)), load_settings())
+    backend = build_backend("x", Options(type="llamacpp", path=str(bogus)))
     with pytest.raises(BackendUnavailable, match="is it a GGUF file"):
         list(backend.stream(Request.from_prompt("hi")))

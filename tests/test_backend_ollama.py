@@ -126,26 +126,26 @@ def test_cheap_health_checks_config_without_a_model():
     assert not health.ok and "backends.llama.model" in health.detail
 
 
-def test_build_backend_through_entry_points_uses_ollama_host_from_settings(server, monkeypatch):
+def test_build_backend_uses_ollama_host_from_the_environment(server, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", server.url)
     settings = load_settings(backends={"llama": {"type": "ollama", "model": "llama3.2"}})
-    backend = build_backend("llama", settings.backends["llama"], settings)
+    backend = build_backend("llama", settings.backends["llama"])
     assert isinstance(backend, OllamaBackend) and backend.is_local and backend.host == server.url
     server.enqueue_text("Built.")
     assert stream_all(backend, Request.from_prompt("Hi"))[0] == "Built."
 
 
-def test_the_backend_host_beats_ollama_host(server):
-    settings = load_settings(ollama_host="http://127.0.0.1:1",
-                             backends={"llama": {"type": "ollama", "model": "llama3.2", "host": server.url}})
-    assert build_backend("llama", settings.backends["llama"], settings).host == server.url
+def test_the_backend_host_beats_ollama_host(server, monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:1")
+    settings = load_settings(backends={"llama": {"type": "ollama", "model": "llama3.2", "host": server.url}})
+    assert build_backend("llama", settings.backends["llama"]).host == server.url
 
 
 def make_router(tmp_path, host: str, score: float):
     settings = load_settings(backends={"llama": {"type": "ollama", "model": "llama3.2", "host": host}},
                              routing={"local": ["llama"], "cloud": "sonnet", "reference": "sonnet"})
     backends = {
-        "llama": build_backend("llama", settings.backends["llama"], settings),
+        "llama": build_backend("llama", settings.backends["llama"]),
         "sonnet": FakeBackend("sonnet", is_local=False).enqueue("cloud answer"),
         **{n: FakeBackend(n, is_local=False, ok=False) for n in ("smollm2", "haiku", "opus")},
     }

@@ -32,7 +32,7 @@ def cloud_router(tmp_path, base_url: str, *, max_retries: int = 0, timeout_s: fl
         "sonnet": {"base_url": base_url, "max_retries": max_retries, "timeout_s": timeout_s}})
     backends = {
         "smollm2": FakeBackend("smollm2").enqueue("LOCAL TEXT"),
-        "sonnet": build_backend("sonnet", settings.backends["sonnet"], settings),
+        "sonnet": build_backend("sonnet", settings.backends["sonnet"]),
         **{n: FakeBackend(n, is_local=False, ok=False) for n in ("haiku", "opus")},
     }
     trace = TraceStore(tmp_path / "t.db")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smollm2():
     settings = load_settings()
-    return build_backend("smollm2", settings.backends["smollm2"], settings)
+    return build_backend("smollm2", settings.backends["smollm2"])
 
 
 def local_router(tmp_path, smollm2, **routing):

@@ -6,6 +6,7 @@ import pytest
 
 from hybrid.errors import ConfigError
 from hybrid.settings import Paths, load_settings, set_config_value
+from hybrid.trace import TraceStore
 
 
 def test_defaults_need_no_file(isolated_home):
@@ -78,3 +79,65 @@ def test_set_config_value_keeps_the_rest_of_the_file(isolated_home):
     data = tomllib.loads(path.read_text())
     assert data["routing"]["threshold"] == 0.45 and data["backends"]["llama3"]["model"] == "llama3"
     assert load_settings().routing.threshold == 0.45
+
+
+COMMENTED = """\
+# my hybrid config: keep these notes
+[routing]
+mode = "direct"      # cascade later, once the drafts look good
+local = ["smollm2"]
+
+# the gateway the team shares
+[backends.sonnet]
+price_input = 3.0    # list price
+"""
+
+
+def test_set_config_value_keeps_comments_order_and_layout(isolated_home):
+    path = Paths.resolve().config_file
+    path.parent.mkdir(parents=True)
+    path.write_text(COMMENTED)
+    set_config_value(path, "routing.threshold", 0.45)
+    set_config_value(path, "routing.threshold", 0.4)
+    set_config_value(path, "cache.enabled", False)
+    text = path.read_text()
+    assert text.startswith(COMMENTED.replace('local = ["smollm2"]\n', 'local = ["smollm2"]\nthreshold = 0.4\n'))
+    assert text.count("threshold") == 1 and text.endswith("[cache]\nenabled = false\n")
+    settings = load_settings()
+    assert settings.routing.threshold == 0.4 and settings.cache.enabled is False
+
+
+def test_hybrid_calibrate_keeps_the_users_comments(isolated_home, tmp_path):
+    from click.testing import CliRunner
+
+    from classifiers.store import packaged_card
+    from hybrid.cli import main
+    from hybrid.types import Request
+    from tests.fakes.classifier import FixedClassifier
+    from tests.helpers import fake_router
+
+    path = Paths.resolve().config_file
+    path.parent.mkdir(parents=True)
+    path.write_text(COMMENTED)
+    router, _, _ = fake_router(tmp_path)
+    router.trace = TraceStore(Paths.resolve().trace_db)
+    for i in range(10):
+        router.classifier = FixedClassifier(i / 10, version=packaged_card()["version"])
+        router.complete(Request.from_prompt(f"question {i}"))
+    result = CliRunner().invoke(main, ["calibrate", "--escalate", "0.3"])
+    assert result.exit_code == 0, result.output
+    text = path.read_text()
+    for line in COMMENTED.splitlines():
+        assert line in text
+    assert tomllib.loads(text)["routing"]["threshold"] == load_settings().routing.threshold
+
+
+def test_a_config_that_is_not_utf8_names_the_file(isolated_home):
+    path = Paths.resolve().config_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes('[routing]\n# café\nmode = "direct"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(path) in str(info.value) and "is not UTF-8" in str(info.value) and "re-save" in str(info.value).lower()
+    with pytest.raises(ConfigError, match="is not UTF-8"):
+        set_config_value(path, "routing.threshold", 0.5)

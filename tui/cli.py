@@ -25,7 +25,7 @@ def command(obj, demo: bool, max_tokens: int) -> None:
     """Live dashboard over the trace store: decisions, savings, controls."""
     from hybrid.budget import BudgetGuard
     from hybrid.demo import run_demo
-    from hybrid.runtime import load_classifier, open_router, open_trace
+    from hybrid.runtime import classifier_threshold, load_classifier, open_router, open_trace
     from tui.app import HybridApp
     from tui.training import learning_trainer
 
@@ -38,7 +38,7 @@ def command(obj, demo: bool, max_tokens: int) -> None:
         threshold, cloud = router.threshold, _cloud_status(router)
     else:
         configured = settings.routing.threshold
-        threshold = configured if configured is not None else load_classifier(settings, paths).threshold
+        threshold = configured if configured is not None else classifier_threshold(settings, paths)
         cloud = None
     trace = open_trace(settings, paths)
     app = HybridApp(

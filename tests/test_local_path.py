@@ -1,0 +1,84 @@
+"""The fast local path: thread defaults, cutting long prompts before tokenizing and scanning, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from classifiers.embedding import StaticEmbedder, head
+from classifiers.features import SCAN_CHARS, prompt_text_features
+from hybrid.settings import load_settings
+from models import build_backend
+from models.llamacpp import default_threads
+
+
+@pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (4, 2), (8, 4), (64, 4)])
+def test_the_default_thread_count_is_half_the_cores_at_most_four(cores, threads):
+    assert default_threads(cores) == threads
+
+
+def test_doctor_shows_the_threads_and_a_backend_overrides_them():
+    settings = load_settings(backends={"smollm2": {"n_threads": 3}, "big": {"type": "llamacpp"}})
+    assert build_backend("smollm2", settings.backends["smollm2"]).health().detail.endswith("(3 threads)")
+    assert build_backend("big", settings.backends["big"]).health().detail.endswith(f"({default_threads()} threads)")
+
+
+def test_head_cuts_between_words():
+    text = "alpha beta gamma " * 100
+    cut = head(text, 50)
+    assert len(cut) <= 50 and text.startswith(cut) and cut.endswith(" ")
+    assert head("short", 50) == "short"
+
+
+def test_a_long_prompt_embeds_like_its_head_and_keeps_its_true_length():
+    embedder = StaticEmbedder()
+    opening = "Summarize the following report about quarterly sales in three bullet points. "
+    long_prompt = opening + "The numbers went up and down over the year. " * 500  # about 22,000 characters
+    assert np.array_equal(embedder.embed(long_prompt), embedder.embed(long_prompt[:1000]))
+    features = prompt_text_features(long_prompt)
+    assert features[0] == pytest.approx(np.log1p(len(long_prompt)))  # log_chars is the whole prompt's
+    assert features[2] == pytest.approx(np.log1p(1))
+    assert len(long_prompt) > 10 * SCAN_CHARS
+
+
+def imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_the_cli_and_the_dashboards_threshold_import_nothing_heavy(isolated_home):
+    heavy = {"skops", "sklearn", "onnx", "scipy", "textual", "llama_cpp", "openai", "anthropic"}
+    assert not heavy & imported_after("import hybrid.cli")
+    threshold_read = imported_after(
+        "from hybrid.runtime import classifier_threshold\nfrom hybrid.settings import Paths, load_settings\n"
+        "p = Paths.resolve(); assert 0 < classifier_threshold(load_settings(p), p) < 1"
+    )
+    assert not heavy & threshold_read
+
+
+def test_scoring_reads_the_artifact_with_numpy_alone_and_matches_scikit_learn():
+    from classifiers.linear import LinearPipeline
+    from classifiers.store import load_packaged
+
+    full, plain = load_packaged(), load_packaged(score_only=True)
+    assert isinstance(plain.prompt_model, LinearPipeline) and isinstance(plain.draft_model, LinearPipeline)
+    rng = np.random.default_rng(7)
+    for mode in ("prompt_model", "draft_model"):
+        reference, fast = getattr(full, mode), getattr(plain, mode)
+        x = rng.normal(size=(64, fast.n_features_in_)) * 2
+        np.testing.assert_allclose(fast.predict_proba(x), reference.predict_proba(x), rtol=1e-9, atol=1e-12)
+
+
+def test_routing_a_request_imports_neither_skops_nor_scikit_learn(isolated_home):
+    loaded = imported_after(
+        "from hybrid.runtime import load_classifier\nfrom hybrid.settings import Paths, load_settings\n"
+        "from hybrid.types import Draft, Request\n"
+        "p = Paths.resolve(); c = load_classifier(load_settings(p), p)\n"
+        "assert c.unavailable is None, c.unavailable\n"
+        "c.score(Request.from_prompt('What is 2+2?')); c.score_draft(Request.from_prompt('2+2?'), Draft('4', 'stop'))"
+    )
+    assert not {"skops", "sklearn", "scipy"} & loaded
