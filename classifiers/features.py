@@ -55,6 +55,9 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-Z\u00C0-\u00DE\u0391-\u03A9\u0410-\u042F]")
 
 PROMPT_TEXT_FEATURES = (
     "log_chars",
@@ -94,15 +97,15 @@ def _log(n: float) -> float:
 def prompt_text_features(prompt: str) -> np.ndarray:
     chars = len(prompt)
     words = _WORD.findall(prompt)
-    letters = [c for c in prompt if c.isalpha()]
+    letters = len(_LETTER.findall(prompt))
     values = (
         _log(chars),
         _log(len(words)),
         _log(prompt.count("\n") + 1),
         min(prompt.count("?"), 5),
         min(len(_LIST_ITEM.findall(prompt)), 10),
-        sum(c.isdigit() for c in prompt) / max(chars, 1),
-        sum(c.isupper() for c in letters) / max(len(letters), 1),
+        len(_DIGIT.findall(prompt)) / max(chars, 1),
+        len(_UPPER.findall(prompt)) / max(letters, 1),
         min(len(_CODE.findall(prompt)), 5),
         min(len(_MATH.findall(prompt)), 5),
         min(len(_REASONING.findall(prompt)), 5),

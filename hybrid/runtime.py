@@ -14,12 +14,9 @@ from hybrid.types import DifficultyClassifier
 def load_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
     import classifiers
+    from classifiers.store import resolve_current
 
-    if settings.classifier.path is not None:
-        from classifiers.store import load_file
-
-        return classifiers.DifficultyModel(load_file(settings.classifier.path))
-    return classifiers.load_classifier(paths.artifacts_dir)
+    return classifiers.DifficultyModel(resolve_current(settings.classifier.path, paths.artifacts_dir).artifact)
 
 
 def trace_path(settings: Settings, paths: Paths) -> Path:
