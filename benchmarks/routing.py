@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from classifiers.store import load_packaged  # noqa: E402
-from classifiers.suite import SETS, never_below_prompt_length, run_suite, table  # noqa: E402
+from classifiers.store import load_packaged
+from classifiers.suite import SETS, never_below_prompt_length, run_suite, table
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,14 +121,23 @@ def answer_coefficients(x: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return model.named_steps["logit"].coef_[0].copy()
 
 
-def sign_flips(coefs: dict[str, np.ndarray], at_least: float = 0.05) -> dict[str, dict[str, float]]:
-    """Answer features whose coefficient has opposite signs (each at least ``at_least``) across data sets."""
+def answer_correlations(x: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each answer feature's correlation with the target on one data set (0 for a constant feature)."""
+    out = np.zeros(x.shape[1])
+    for i in range(x.shape[1]):
+        if np.std(x[:, i]) > 1e-12 and np.std(targets) > 1e-12:
+            out[i] = float(np.corrcoef(x[:, i], targets)[0, 1])
+    return out
+
+
+def sign_flips(values: dict[str, np.ndarray], at_least: float) -> dict[str, dict[str, float]]:
+    """Answer features whose value (coefficient or correlation) has opposite signs, each at least ``at_least``."""
     flips = {}
     for i, name in enumerate(DRAFT_COLUMNS):
-        values = {ds: float(c[i]) for ds, c in coefs.items()}
-        big = [v for v in values.values() if abs(v) >= at_least]
+        per_set = {ds: float(v[i]) for ds, v in values.items()}
+        big = [v for v in per_set.values() if abs(v) >= at_least]
         if any(v > 0 for v in big) and any(v < 0 for v in big):
-            flips[name] = {ds: round(v, 3) for ds, v in values.items()}
+            flips[name] = {ds: round(v, 3) for ds, v in per_set.items()}
     return flips
 
 

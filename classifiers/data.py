@@ -15,10 +15,9 @@ answers to one AlpacaEval prompt never straddle train, validation and test.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hybrid.errors import ClassifierError
 from hybrid.types import Draft
 
 from .jsonl import LineError, read_jsonl_objects
@@ -41,11 +40,19 @@ class Example:
     finish_reason: str | None = None
     weak: float | None = None
     strong: float = 1.0
+    answers_weak: tuple[float, ...] = ()
+    """The kept-local quality of each of ``answers`` (for evaluating which draft the cascade keeps)."""
 
     @property
     def weak_quality(self) -> float:
         """Quality when kept local (see :mod:`classifiers.metrics`): ``weak``, else ``1 - target``."""
         return 1.0 - self.target if self.weak is None else self.weak
+
+    def kept(self, keep: int) -> Example:
+        """This example as the cascade answers it when it keeps draft ``keep`` (its quality is that draft's)."""
+        if keep == 0 or not self.answers_weak:
+            return self
+        return replace(self, weak=self.answers_weak[keep - 1])
 
     def drafts(self) -> tuple[Draft, ...]:
         """``answer`` and then ``answers``, as the cascade sees them (empty without an answer)."""

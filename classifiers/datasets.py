@@ -84,17 +84,18 @@ def mmlu_pro(data_dir: Path, *, second_draft: bool = False) -> LabelledSet:
     prompts, drafts = [], []
     for row in _lines(Path(data_dir) / MMLU_PRO_FILE):
         weak, strong = float(row["correct"][MMLU_WEAK]), float(row["correct"][MMLU_STRONG])
-        common = dict(
-            group=str(row["id"]),
-            prompt=row["prompt"],
-            target=1.0 - weak,
-            weak=weak,
-            strong=strong,
-            source=f"mmlu_pro:{row['src'].split('-')[0]}",
-        )
+        common = {
+            "group": str(row["id"]),
+            "prompt": row["prompt"],
+            "target": 1.0 - weak,
+            "weak": weak,
+            "strong": strong,
+            "source": f"mmlu_pro:{row['src'].split('-')[0]}",
+        }
         prompts.append(Example(**common))
         second = (row["responses"][MMLU_SECOND],) if second_draft else ()
-        drafts.append(Example(**common, answer=row["responses"][MMLU_WEAK], answers=second))
+        second_weak = (float(row["correct"][MMLU_SECOND]),) if second_draft else ()
+        drafts.append(Example(**common, answer=row["responses"][MMLU_WEAK], answers=second, answers_weak=second_weak))
     return LabelledSet("mmlu_pro", tuple(prompts), tuple(drafts))
 
 
@@ -110,14 +111,15 @@ def alpacaeval(data_dir: Path, *, second_draft: bool = False) -> LabelledSet:
         prompts.append(Example(str(row["id"]), row["prompt"], 1.0 - mean, weak=mean, source="alpacaeval"))
         models = sorted(wins)
         for i, model in enumerate(models):
-            other = row["answers"][models[(i + 1) % len(models)]]
+            other_model = models[(i + 1) % len(models)]
             drafts.append(
                 Example(
                     group=str(row["id"]),
                     prompt=row["prompt"],
                     target=1.0 - float(wins[model]),
                     answer=row["answers"][model],
-                    answers=(other,) if second_draft else (),
+                    answers=(row["answers"][other_model],) if second_draft else (),
+                    answers_weak=(float(wins[other_model]),) if second_draft else (),
                     weak=float(wins[model]),
                     source=f"alpacaeval:{model}",
                 )

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hybrid.errors import ClassifierError
+from hybrid.types import DraftAssessment
 
 from .data import Example, read_labels
 from .difficulty import DifficultyModel
@@ -88,13 +89,20 @@ def prompt_scores(classifier: DifficultyModel, examples: Sequence[Example], prog
     return np.asarray(out)
 
 
-def draft_scores(classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress):
-    """Each example's answer-aware score over its drafts, as ``hybrid classify`` and the cascade compute it."""
+def draft_assessments(
+    classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress
+) -> list[DraftAssessment]:
+    """Each example's cascade verdict over its drafts, as ``hybrid classify`` and the cascade compute it."""
     out = []
     for i, e in enumerate(examples):
-        out.append(classifier.assess(e.prompt, e.drafts()).score)
+        out.append(classifier.assess(e.prompt, e.drafts()))
         progress("evaluate", i + 1, len(examples))
-    return np.asarray(out)
+    return out
+
+
+def draft_scores(classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress):
+    """Each example's answer-aware score over its drafts (see :func:`draft_assessments`)."""
+    return np.asarray([a.score for a in draft_assessments(classifier, examples, progress)])
 
 
 def evaluate_examples(

@@ -34,7 +34,7 @@ from .data import Example
 from .datasets import LabelledSet, load_set
 from .difficulty import DifficultyModel
 from .embedding import StaticEmbedder
-from .evaluation import ModeReport, draft_scores, mode_report, prompt_scores
+from .evaluation import ModeReport, draft_assessments, mode_report, prompt_scores
 from .store import Artifact, load_packaged
 from .vectors import Matrices, featurize
 
@@ -66,7 +66,7 @@ def modes(s: LabelledSet, limit: int | None) -> dict[str, list[Example]]:
         out["prompt"] = _sample(s.prompts, limit)
     drafts = _sample(s.drafts, limit)
     if drafts:
-        out["draft"] = [replace(e, answers=()) for e in drafts]
+        out["draft"] = [replace(e, answers=(), answers_weak=()) for e in drafts]
         if any(e.answers for e in drafts):
             out["draft x2"] = drafts
     return out
@@ -120,8 +120,13 @@ def run_suite(
             say(f"{name}: {mode} ({len(examples)} items)")
             reports = {}
             for label, clf in classifiers.items():
-                scores = prompt_scores(clf, examples) if mode == "prompt" else draft_scores(clf, examples)
-                reports[label] = mode_report("prompt" if mode == "prompt" else "draft", scores, examples)
+                if mode == "prompt":
+                    reports[label] = mode_report("prompt", prompt_scores(clf, examples), examples)
+                    continue
+                verdicts = draft_assessments(clf, examples)
+                # The cascade answers with the draft it keeps, so that draft's quality is the one kept local.
+                kept = [e.kept(v.keep) for e, v in zip(examples, verdicts)]
+                reports[label] = mode_report("draft", np.array([v.score for v in verdicts]), kept)
             rows.append(SuiteRow(name, mode, reports))
     return rows
 
