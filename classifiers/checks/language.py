@@ -8,8 +8,8 @@ Cheap and conservative:
   Portuguese and Dutch, with words shared between them left out.
 
 It stays silent when either text has fewer than ``MIN_LETTERS`` letters (or ``MIN_WORDS`` words for the
-stopword test), when neither side is clearly one script or language, and when the prompt asks to translate
-or names a language to answer in.
+stopword test), when either side is not clearly one script or language, and when the prompt's instructions
+(its first 1,000 and last 500 characters) ask to translate or name a language.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import re
 
 from hybrid.types import CheckResult
 
-from .prompt_kind import asks_translation
-from .text import ANSWER_HEAD, PROMPT_HEAD, without_code
+from .text import ANSWER_HEAD, PROMPT_HEAD, ends, without_code
 
 NAME = "language"
 
+#: Characters of prose (code blocks removed) read from each text.
+SAMPLE = 600
 MIN_LETTERS = 40
 MIN_WORDS = 12
 #: A text "is" a script or a language when it takes at least this share of what was counted.
@@ -53,22 +54,24 @@ STOPWORDS = {
 }
 _WORDS = {lang: frozenset(words.split()) for lang, words in STOPWORDS.items()}
 _WORD = re.compile(r"[^\W\d_]{2,}")
-_NAMES_LANGUAGE = re.compile(
-    r"\b(?:in|into|to)[ \t]+(?:english|french|spanish|german|italian|portuguese|dutch|russian|chinese|japanese|"
-    r"korean|arabic|hindi|hebrew|greek|thai)\b|\b(?:english|french|spanish|german|italian|portuguese|dutch|"
-    r"russian|chinese|japanese|korean|arabic|hindi|hebrew|greek|thai)[ \t]+(?:version|translation|word|phrase)",
-    re.IGNORECASE,
-)
+_LETTER = re.compile(r"[^\W\d_]")
+#: A prompt that names a language or asks to translate may want an answer in another language.
+_LANGUAGE_CUES = (
+    "english", "french", "spanish", "german", "italian", "portuguese", "dutch", "russian", "chinese", "japanese",
+    "korean", "arabic", "hindi", "hebrew", "greek", "thai", "translat", "tradu", "übersetz", "language",
+)  # fmt: skip
 
 
 def script_of(text: str) -> str | None:
     """The script most of the text's letters are in, or None when too few letters or none dominates."""
-    counts = {name: len(rx.findall(text)) for name, rx in SCRIPTS.items()}
-    total = sum(counts.values())
-    if total < MIN_LETTERS:
+    letters = len(_LETTER.findall(text))
+    if letters < MIN_LETTERS:
         return None
+    if len(SCRIPTS["Latin"].findall(text)) >= DOMINANT * letters:
+        return "Latin"
+    counts = {name: len(rx.findall(text)) for name, rx in SCRIPTS.items() if name != "Latin"}
     name = max(counts, key=counts.__getitem__)
-    return name if counts[name] >= DOMINANT * total else None
+    return name if counts[name] >= DOMINANT * letters else None
 
 
 def latin_language_of(text: str) -> str | None:
@@ -91,12 +94,13 @@ def language_of(text: str) -> str | None:
 
 
 def check(prompt: str, answer: str, finish_reason: str | None = None) -> CheckResult:
-    if asks_translation(prompt) or _NAMES_LANGUAGE.search(prompt[:PROMPT_HEAD]):
+    instructions = ends(prompt, 1000, 500).lower()
+    if any(cue in instructions for cue in _LANGUAGE_CUES):
         return CheckResult(NAME, False)
-    asked = language_of(without_code(prompt[:PROMPT_HEAD]))
+    asked = language_of(without_code(prompt[:PROMPT_HEAD])[:SAMPLE])
     if asked is None:
         return CheckResult(NAME, False)
-    answered = language_of(without_code(answer[:ANSWER_HEAD]))
+    answered = language_of(without_code(answer[:ANSWER_HEAD])[:SAMPLE])
     if answered is None or answered == asked:
         return CheckResult(NAME, False)
     return CheckResult(NAME, True, f"draft is in {answered}, the prompt in {asked}")

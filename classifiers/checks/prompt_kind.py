@@ -15,6 +15,8 @@ The rules are fixed and cheap (a few precompiled regexes over the prompt's head 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from itertools import islice
 
 from .text import prompt_view
 
@@ -39,7 +41,6 @@ _JSON_ASK = re.compile(
     re.IGNORECASE,
 )
 _ASKS_CODE = re.compile(r"\b(?:script|code|program|function|python|javascript|typescript|java|class)\b", re.IGNORECASE)
-_TRANSLATE = re.compile(r"\btranslat(?:e|ion|ing)\b|\b(?:traduire|traduce|traduzir|übersetze)", re.IGNORECASE)
 _NUMBER = re.compile(
     r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
     r"|forty|fifty|hundred|thousand|half|twice|double|triple|dozen)\b",
@@ -58,6 +59,7 @@ _QUANTITY_ASK = re.compile(
 )
 
 
+@lru_cache(maxsize=64)
 def option_letters(prompt: str) -> str:
     """The option letters a multiple-choice prompt lists, in order from A (``""`` when it lists none).
 
@@ -76,19 +78,22 @@ def option_letters(prompt: str) -> str:
     return ""
 
 
-def asks_translation(prompt: str) -> bool:
-    return _TRANSLATE.search(prompt_view(prompt)) is not None
-
-
+@lru_cache(maxsize=64)
 def prompt_kind(prompt: str) -> str:
-    """``MULTIPLE_CHOICE``, ``JSON``, ``MATH`` or ``OPEN`` (see the module docstring)."""
+    """``MULTIPLE_CHOICE``, ``JSON``, ``MATH`` or ``OPEN`` (see the module docstring).
+
+    Pure and cached: several checks and agreement ask about the same prompt within one decision.
+    """
     if option_letters(prompt):
         return MULTIPLE_CHOICE
     view = prompt_view(prompt)
-    if _JSON_ASK.search(view):
+    if "json" in view.lower() and _JSON_ASK.search(view):
         # "Write a script that saves JSON" asks for code, not for JSON.
         return OPEN if _ASKS_CODE.search(view) else JSON
     # The question for a quantity closes a word problem; a cue earlier on is usually an open task.
-    if _QUANTITY_ASK.search(view, max(0, len(view) - QUESTION_TAIL)) and len(_NUMBER.findall(view)) >= 2:
+    if (
+        _QUANTITY_ASK.search(view, max(0, len(view) - QUESTION_TAIL))
+        and len(list(islice(_NUMBER.finditer(view), 2))) == 2
+    ):
         return MATH
     return OPEN

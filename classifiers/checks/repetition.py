@@ -21,7 +21,7 @@ from .text import quote, tail
 
 NAME = "repetition"
 
-TAIL = 3000
+TAIL = 1500
 MIN_UNIT = 25
 MIN_REPEATS = 3
 MIN_SHARE = 0.4

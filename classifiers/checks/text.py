@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 #: Characters of a prompt a check reads: its head and its tail (options and questions sit at the end).
-PROMPT_HEAD = 3000
-PROMPT_TAIL = 2000
+PROMPT_HEAD = 2000
+PROMPT_TAIL = 1500
 #: Characters of an answer a check reads from its start and from its end.
 ANSWER_HEAD = 3000
 ANSWER_TAIL = 3000
