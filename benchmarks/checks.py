@@ -20,13 +20,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import re
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +35,7 @@ from classifiers.agreement import agreement
 from classifiers.checks import CHECK_NAMES, run_checks
 from classifiers.checks.extract import final_letter
 from classifiers.checks.prompt_kind import option_letters
+from classifiers.latency import one_core
 from classifiers.metrics import apgr
 
 WEAK, SECOND, STRONG = "Mixtral-8x7B-Instruct-v0.1", "Llama-3.1-8B-Instruct", "gemini-1.5-pro-002"
@@ -52,19 +50,6 @@ _STATED = re.compile(r"=[ \t]*\$?(\d[\d,]*(?:\.\d+)?)")
 def _read(path: Path) -> list[dict]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
-
-
-@contextmanager
-def one_core(enabled: bool) -> Iterator[None]:
-    if not enabled or not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(before)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 # -- corrupted GSM8K gold ------------------------------------------------------------------------------------

@@ -11,7 +11,16 @@ import pytest
 from classifiers.agreement import agreement
 from hybrid.errors import ClassifierError
 
-from .test_checks import NATALIA_GOLD, NATALIA_Q, STOCK_MIXTRAL, STOCK_Q, TAPE_LLAMA, TAPE_MIXTRAL, TAPE_Q
+from .test_checks import (
+    NATALIA_GOLD,
+    NATALIA_Q,
+    SMOL_FRANCE,
+    STOCK_MIXTRAL,
+    STOCK_Q,
+    TAPE_LLAMA,
+    TAPE_MIXTRAL,
+    TAPE_Q,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # MMLU-Pro mmlupro-137, Llama-3.1-8B's draft (wrong, but it names a letter).
@@ -55,9 +64,8 @@ def test_json_answers_agree_whatever_the_key_order():
 
 
 def test_open_answers_are_compared_by_similarity():
-    # SmolLM2 lists landmarks for "Capital of France?"; two other drafts name the capital.
-    landmarks = "Famous landmarks: the Eiffel Tower, the Louvre Museum, Notre-Dame Cathedral and the Arc de Triomphe."
-    drafts = ["The capital of France is Paris.", "Paris is the capital of France.", landmarks]
+    # SmolLM2's real answer to "Capital of France?" against two drafts that name the capital.
+    drafts = ["The capital of France is Paris.", "Paris is the capital of France.", SMOL_FRANCE]
     found = agreement("Capital of France?", drafts)
     assert found.keep in (0, 1)
     assert found.reason.startswith("drafts are") and found.reason.endswith("similar (word overlap)")

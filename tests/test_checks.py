@@ -73,6 +73,50 @@ MIXTRAL_ENDS_ON_NUMBER = (
 )
 
 
+# Real drafts of the shipped SmolLM2-135M-Instruct (llama.cpp, temperature 0).
+SMOL_PRIME_Q = "Write a Python function that checks whether a number is prime."
+SMOL_PRIME = (  # max_tokens=60, finish_reason "length"
+    "```python\ndef is_prime(n):\n    if isinstance(n, int) and n > 2:\n        return False\n"
+    "    if isinstance(n, bool) and n % 2 == 0:\n        return False\n    if isinstance(n, int) and n > 1"
+)
+SMOL_FRANCE = (
+    "La France, la France. La France is the capital of France, and it's a city that's steeped in history and"
+    " culture. It's a vibrant and bustling metropolis that's home to iconic landmarks like Notre Dame de la"
+    " Concorde, the Eiffel Tower, and the Louvre Museum."
+)
+SMOL_NATALIA = (
+    "Natalia sold 48 clips in April, and she sold half of them in May. So, she sold 48/2 = 16 clips in April.\n"
+    "In May, she sold 16/5 = 3 clips.\n#### 3\nThe answer is: 3"
+)
+JANET_Q = (
+    "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her"
+    " friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg."
+    " How much in dollars does she make every day at the farmers' market?"
+)
+SMOL_JANET = (  # max_tokens=200, finish_reason "length"
+    "Janet lays 16 eggs per day, so she lays 16 x 3 = 48 eggs per day.\n"
+    "She eats three for breakfast every morning, so she eats 48 x 3 = 184 eggs per day.\n"
+    "She bakes muffins for her friends every day with four, so she bakes 184 x 4 = 720 muffins per day.\n"
+    "She makes 10800 x 4 = 40400 dollars per day.\nShe makes 10800 x 4 = 40400 dollars per day.\nShe makes "
+)
+
+
+def test_real_smollm2_drafts_fail_the_checks_with_reasons():
+    assert _fired_names(SMOL_PRIME_Q, SMOL_PRIME, "length") == {"cut_off"}
+    natalia = {r.name: r.reason for r in fired(run_checks(NATALIA_Q, SMOL_NATALIA, "stop"))}
+    assert natalia == {"arithmetic": "stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)"}
+    janet = {r.name: r.reason for r in fired(run_checks(JANET_Q, SMOL_JANET, "length"))}
+    assert janet["arithmetic"] == "stated arithmetic 48 x 3 = 184 does not re-compute (48 x 3 = 144)"
+    assert janet["cut_off"] == "draft stopped at the token limit (finish_reason = length)"
+
+
+def test_a_wrong_answer_in_the_right_shape_passes_the_checks():
+    # SmolLM2 on "Capital of France?": wrong, but nothing a fixed rule can call wrong honestly (no letter, number
+    # or JSON was asked for, nothing is cut off, repeated or miscomputed). Agreement with a second draft and the
+    # learned score have to catch it (tests/test_agreement.py).
+    assert _fired_names("Capital of France?", SMOL_FRANCE, "stop") == set()
+
+
 def _fired_names(prompt: str, answer: str, finish_reason: str | None = None) -> set[str]:
     return {r.name for r in fired(run_checks(prompt, answer, finish_reason))}
 
@@ -134,13 +178,9 @@ def test_cut_off_fires_mid_sentence_on_a_real_draft():
 
 
 def test_cut_off_fires_inside_a_code_block():
-    # SmolLM2-135M with max_tokens=60 stops inside its code block.
-    draft = (
-        "Here's a Python function that checks whether a number is prime:\n\n```python\ndef is_prime(n):\n"
-        "    if n <= 1:\n        return False\n    for i in range(2, int(n**0.5) + 1):\n        if n % i"
-    )
-    result = cut_off.check("Write a Python function that checks whether a number is prime.", draft)
+    result = cut_off.check(SMOL_PRIME_Q, SMOL_PRIME)
     assert result.fired and result.reason == "draft cut off inside a python code block (its ``` fence is never closed)"
+    assert cut_off.check(SMOL_PRIME_Q, SMOL_PRIME, "length").reason.startswith("draft stopped at the token limit")
 
 
 @pytest.mark.parametrize(
@@ -181,13 +221,7 @@ def test_final_answer_fires_when_json_is_asked_and_missing():
 
 
 def test_final_answer_asks_nothing_of_an_open_question():
-    # SmolLM2 answers "Capital of France?" with landmarks. The prompt asks for no letter, number or JSON, so
-    # no fixed rule can call this wrong honestly; agreement with a second draft is what catches it.
-    landmarks = (
-        "The capital of France is home to many famous landmarks:\n\n1. The Eiffel Tower\n2. The Louvre Museum\n"
-        "3. Notre-Dame Cathedral\n4. The Arc de Triomphe"
-    )
-    assert not final_answer.check("Capital of France?", landmarks).fired
+    assert not final_answer.check("Capital of France?", SMOL_FRANCE).fired
 
 
 # -- arithmetic -----------------------------------------------------------------------------------------------

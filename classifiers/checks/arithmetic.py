@@ -20,15 +20,15 @@ import re
 
 from hybrid.types import CheckResult
 
-from .text import ends, quote
+from .text import quote
 
 NAME = "arithmetic"
 
 #: Characters of the answer scanned from each end.
 SCAN_HEAD = 1500
 SCAN_TAIL = 1500
-#: Equations evaluated per answer at most.
-MAX_EQUATIONS = 20
+#: Equations evaluated at most in the head, and again in the tail, of a long answer.
+MAX_EQUATIONS = 10
 #: Operators an expression may hold to be judged. Longer ones in model prose are mostly formulas with units and
 #: precedence folded in ("5 \* 0.9 \* (1300 - 400) = 441.1 kJ"), where a fixed reading misjudges too often.
 MAX_OPERATORS = 2
@@ -172,9 +172,14 @@ def mismatch(answer: str) -> str | None:
     """The first stated equation that does not re-compute, as a reason in words; None when all that can be read do."""
     if "=" not in answer:
         return None
-    text = ends(answer, SCAN_HEAD, SCAN_TAIL)
+    if len(answer) <= SCAN_HEAD + SCAN_TAIL:
+        return _first_wrong(answer, 2 * MAX_EQUATIONS)
+    return _first_wrong(answer[:SCAN_HEAD], MAX_EQUATIONS) or _first_wrong(answer[-SCAN_TAIL:], MAX_EQUATIONS)
+
+
+def _first_wrong(text: str, limit: int) -> str | None:
     for count, match in enumerate(_EQUATION.finditer(text)):
-        if count >= MAX_EQUATIONS:
+        if count >= limit:
             break
         before = text[max(0, match.start() - 12) : match.start()]
         if _BOUND_BEFORE.search(before) or _RESCALED_AFTER.match(text, match.end()):

@@ -25,10 +25,6 @@ CODE_BLOCK = re.compile(
 )
 
 
-def head(text: str, n: int) -> str:
-    return text[:n]
-
-
 def tail(text: str, n: int) -> str:
     return text[-n:] if len(text) > n else text
 
