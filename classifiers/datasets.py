@@ -33,6 +33,8 @@ from .data import Example
 ALPACAEVAL_FILE = "alpacaeval_preferences.jsonl"
 MMLU_PRO_FILE = "mmlu_pro_stem.jsonl.gz"
 GSM8K_FILE = "gsm8k_train.jsonl.gz"
+#: Real SmolLM2-135M drafts of GSM8K problems, generated once by benchmarks/smollm2_drafts.py (in this repo).
+SMOLLM2_FILE = "benchmarks/data/gsm8k_smollm2.jsonl.gz"
 MMLU_WEAK = "Mixtral-8x7B-Instruct-v0.1"
 MMLU_STRONG = "gemini-1.5-pro-002"
 MMLU_SECOND = "Llama-3.1-8B-Instruct"
@@ -46,9 +48,10 @@ LICENCES = {
     ),
     "gsm8k": "GSM8K train split (openai/grade-school-math): MIT; drafts generated from its gold solutions",
     "alpacaeval": "AlpacaEval preferences (tatsu-lab/alpaca_eval): data CC BY-NC 4.0 (non-commercial use only)",
+    "smollm2_gsm8k": "GSM8K questions (MIT) with drafts by SmolLM2-135M-Instruct (Apache-2.0), generated in this repo",
 }
 #: Sets whose answers have a checkable final answer (a letter, a number).
-CHECKABLE = {"mmlu_pro": True, "gsm8k": True, "alpacaeval": False}
+CHECKABLE = {"mmlu_pro": True, "gsm8k": True, "alpacaeval": False, "smollm2_gsm8k": True}
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class LabelledSet:
         return CHECKABLE[self.name]
 
 
-def _lines(path: Path) -> list[dict]:
+def read_lines(path: Path) -> list[dict]:
     if not path.is_file():
         raise ClassifierError(f"{path} not found; fix: pass the folder that holds the shared data (../shared/data)")
     opener = gzip.open if path.suffix == ".gz" else open
@@ -82,7 +85,7 @@ def _hash01(text: str) -> float:
 
 def mmlu_pro(data_dir: Path, *, second_draft: bool = False) -> LabelledSet:
     prompts, drafts = [], []
-    for row in _lines(Path(data_dir) / MMLU_PRO_FILE):
+    for row in read_lines(Path(data_dir) / MMLU_PRO_FILE):
         weak, strong = float(row["correct"][MMLU_WEAK]), float(row["correct"][MMLU_STRONG])
         common = {
             "group": str(row["id"]),
@@ -105,7 +108,7 @@ def alpacaeval(data_dir: Path, *, second_draft: bool = False) -> LabelledSet:
     With ``second_draft`` each answer's further draft is the next model's answer (models in name order).
     """
     prompts, drafts = [], []
-    for row in _lines(Path(data_dir) / ALPACAEVAL_FILE):
+    for row in read_lines(Path(data_dir) / ALPACAEVAL_FILE):
         wins = row["win_vs_gpt4_1106"]
         mean = sum(wins.values()) / len(wins)
         prompts.append(Example(str(row["id"]), row["prompt"], 1.0 - mean, weak=mean, source="alpacaeval"))
@@ -169,7 +172,7 @@ def corrupt(solution: str, kind: float) -> tuple[str, str | None, str]:
 
 def gsm8k(data_dir: Path, problems: int = GSM8K_PROBLEMS) -> LabelledSet:
     """A gold and a corrupted draft for ``problems`` GSM8K questions chosen by hash (no prompt-only items)."""
-    rows = _lines(Path(data_dir) / GSM8K_FILE)
+    rows = read_lines(Path(data_dir) / GSM8K_FILE)
     chosen = sorted(rows, key=lambda r: _hash01("gsm8k:" + r["question"]))[:problems]
     drafts = []
     for row in chosen:
@@ -183,7 +186,29 @@ def gsm8k(data_dir: Path, problems: int = GSM8K_PROBLEMS) -> LabelledSet:
     return LabelledSet("gsm8k", (), tuple(drafts))
 
 
-LOADERS = {"mmlu_pro": mmlu_pro, "gsm8k": gsm8k, "alpacaeval": alpacaeval}
+def smollm2_path() -> Path:
+    return Path(__file__).resolve().parents[1] / SMOLLM2_FILE
+
+
+def smollm2_gsm8k(data_dir: Path | None = None, *, second_draft: bool = False) -> LabelledSet:
+    """Real drafts of the shipped local model: weak = its greedy draft was right, strong = 1 (the gold answer).
+
+    With ``second_draft`` its sampled draft is the second one. Evaluation only (``data_dir`` is not used).
+    """
+    prompts, drafts = [], []
+    for row in read_lines(smollm2_path()):
+        group = hashlib.sha256(row["question"].encode()).hexdigest()[:16]
+        (first, second), (right, right2) = row["drafts"], row["correct"]
+        common = {"group": group, "prompt": row["question"], "target": 1.0 - right, "weak": float(right),
+                  "source": "smollm2_gsm8k"}
+        prompts.append(Example(**common))
+        drafts.append(Example(**common, answer=first["text"], finish_reason=first["finish_reason"],
+                              answers=(second["text"],) if second_draft else (),
+                              answers_weak=(float(right2),) if second_draft else ()))
+    return LabelledSet("smollm2_gsm8k", tuple(prompts), tuple(drafts))
+
+
+LOADERS = {"mmlu_pro": mmlu_pro, "gsm8k": gsm8k, "alpacaeval": alpacaeval, "smollm2_gsm8k": smollm2_gsm8k}
 
 
 def load_set(name: str, data_dir: Path, *, second_draft: bool = False) -> LabelledSet:

@@ -218,3 +218,25 @@ def test_drafts_whose_checks_fired_become_check_labels_below_user_labels(tmp_pat
     assert (examples[rid_new].answer, examples[rid_new].label, examples[rid_new].source) == ("48/2 = 25", 1, "check")
     assert (examples[rid_user].label, examples[rid_user].source) == (0, "user")
     assert rid_old not in examples
+
+
+def test_calibrate_sets_the_draft_threshold_and_counts_drafts_that_failed_a_check(tmp_path):
+    settings, paths = load_settings(), Paths.resolve()
+    version = load_classifier(settings, paths).version
+    trace = TraceStore(paths.trace_db)
+    for i in range(20):
+        rid = start(trace, f"r{i:02d}", f"question {i}")
+        trace.update_request(rid, score=i / 20, classifier=version)
+        fired = i % 4 == 0
+        trace.add_step(rid, "draft", output={
+            "drafts": [f"draft {i}"], "kept": 0, "score": 0.9 + i / 1000 if fired else i / 40, "threshold": 0.5,
+            "escalate": fired, "checks": [{"name": "cut_off", "fired": fired, "reason": "cut off" if fired else ""}],
+            "agreement": None, "reasons": []})
+    trace.close()
+    result = cli("calibrate", "--escalate", "0.2")
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads(paths.config_file.read_text())["routing"]
+    assert f"draft threshold {config['draft_threshold']:.4f}" in result.output
+    assert "5 of 20 local drafts (25%) failed an answer check" in result.output
+    assert "consider --escalate 0.25" in result.output
+    assert load_settings().routing.draft_threshold == config["draft_threshold"] > 0.9
