@@ -3,7 +3,8 @@
 Fires when the backend says it hit the token limit (``finish_reason == "length"``), when a
 Markdown code fence is opened and never closed, or when the last line breaks off mid-sentence:
 it ends on a comma, an operator or an opening bracket, or on a word that cannot end a sentence
-("the", "of", "and", "is"...), or it is a long line of prose with no closing punctuation.
+("the", "of", "and", "is"...), or it is prose with no closing punctuation: a long line, or a line of five
+words or more after one that closed its sentence.
 
 Not an alarm: a final number ("... = 0.7"), "The answer is (B)", list items, headings, table rows,
 closed code blocks, LaTeX, and short lines (a sign-off, a title, a one-word answer).
@@ -23,6 +24,8 @@ NAME = "cut_off"
 LAST_LINE_TAIL = 600
 #: A prose line without closing punctuation this long (in words) reads as broken off.
 LONG_PROSE_WORDS = 12
+#: A prose line this long (in words) after a line that ends its sentence must end its own.
+AFTER_SENTENCE_WORDS = 5
 #: Lines shorter than this (in words), after another unpunctuated line, read as list items.
 SHORT_LINE_WORDS = 8
 
@@ -35,7 +38,8 @@ _DANGLING = (
 )
 _DANGLING_WORDS = frozenset(_DANGLING.split())
 _DANGLING_MARK = re.compile(r"(?:[,(\[{=+*/^\\&|<~–—-]|\$[^$]*)$")
-_CLOSED = re.compile(r"(?:[.!?…:;。！？)\]}>\"'”’»*`|$%°]|#\w+|[\U0001F300-\U0001FAFF\u2600-\u27BF])$")
+_CLOSED = re.compile(r"(?:[.!?…:;。！？)\]}>\"'”’»*`|$%°]|#\w+|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D])$")
+_SENTENCE_END = re.compile(r"[.!?]$")
 _LIST_OR_HEADING = re.compile(r"^(?:[-*+•]|\d{1,3}[.)]|[A-Za-z][.)]|#{1,6})[ \t]")
 _ENDS_IN_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?:[ \t]*[a-zA-Zµ°%/²³^]{1,8}(?:\^?-?\d)?\.?)?$")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*$")
@@ -62,7 +66,10 @@ def unfinished_sentence(answer: str) -> str | None:
         return None
     if len(words) >= 3 and not in_list and last.group(0).lower() in _DANGLING_WORDS:
         return f"draft ends mid-sentence on {last.group(0)!r}: {quote_end(line)!r}"
-    if len(words) >= LONG_PROSE_WORDS and not _LIST_OR_HEADING.match(line) and not line.startswith("|"):
+    if _LIST_OR_HEADING.match(line) or line.startswith("|"):
+        return None
+    # Prose that stops without punctuation: a long line, or one after a line that closed its sentence.
+    if len(words) >= LONG_PROSE_WORDS or (len(words) >= AFTER_SENTENCE_WORDS and _SENTENCE_END.search(previous)):
         return f"draft ends mid-sentence, with no closing punctuation: {quote_end(line)!r}"
     return None
 
