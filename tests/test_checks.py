@@ -356,3 +356,23 @@ def test_language_stays_silent_when_asked_to_translate_or_on_code():
     assert not language.check("Translate into French: the sky is blue because air scatters sunlight.", draft).fired
     assert not language.check(TAPE_Q, TAPE_MIXTRAL).fired
     assert not language.check("Write a quicksort.", "```python\ndef qs(xs):\n    return sorted(xs)\n```").fired
+
+
+@pytest.mark.parametrize(
+    ("prompt", "answer"),
+    [
+        ("", ""),
+        ("How many?", "1+" * 10000 + "1 = 5"),
+        ("Q", "(" * 20000),
+        ("Q", "1," * 10000 + "= 2"),
+        ("Q", "```\n" * 5000),
+        ("Q", "9^9^9^9 = 1 and 10**400 = 1"),
+        ("Return the result as JSON", "[" * 5000 + "]" * 5000),
+        ("Q", "```python\n" + "(" * 1000 + ")" * 1000 + "\n```"),
+    ],
+    ids=["empty", "long-sum", "parens", "commas", "fences", "powers", "deep-json", "deep-python"],
+)
+def test_pathological_drafts_get_a_verdict_not_an_exception(prompt, answer):
+    results = run_checks(prompt, answer)
+    assert tuple(r.name for r in results) == CHECK_NAMES
+    assert all(r.reason for r in results if r.fired)

@@ -17,6 +17,7 @@ import ast
 import json
 import re
 import textwrap
+from itertools import islice
 
 from hybrid.types import CheckResult
 
@@ -65,7 +66,7 @@ def json_error(text: str) -> str | None:
 
 def _blocks(answer: str) -> list[tuple[str, str]]:
     """``(language, body)`` of the first closed fenced blocks, read from the whole answer (fences are cheap)."""
-    fences = list(FENCE.finditer(answer))[: 2 * MAX_BLOCKS]
+    fences = list(islice(FENCE.finditer(answer), 2 * MAX_BLOCKS))
     return [
         (opening.group(2), answer[opening.end() + 1 : closing.start()])
         for opening, closing in zip(fences[::2], fences[1::2], strict=False)

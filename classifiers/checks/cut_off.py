@@ -24,6 +24,10 @@ NAME = "cut_off"
 LAST_LINE_TAIL = 600
 #: A prose line without closing punctuation this long (in words) reads as broken off.
 LONG_PROSE_WORDS = 12
+#: Characters of a line's end the end-anchored patterns read.
+END_CHARS = 80
+#: More fence markers than this is not a real draft: the fence rule is skipped rather than scan them all.
+MAX_FENCES = 400
 #: A prose line this long (in words) after a line that ends its sentence must end its own.
 AFTER_SENTENCE_WORDS = 5
 #: Lines shorter than this (in words), after another unpunctuated line, read as list items.
@@ -37,7 +41,7 @@ _DANGLING = (
     "very more most such"
 )
 _DANGLING_WORDS = frozenset(_DANGLING.split())
-_DANGLING_MARK = re.compile(r"(?:[,(\[{=+*/^\\&|<~–—-]|\$[^$]*)$")
+_DANGLING_MARK = re.compile(r"[,(\[{=+*/^\\&|<~–—-]$")
 _CLOSED = re.compile(r"(?:[.!?…:;。！？)\]}>\"'”’»*`|$%°]|#\w+|[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D])$")
 _SENTENCE_END = re.compile(r"[.!?]$")
 _LIST_OR_HEADING = re.compile(r"^(?:[-*+•]|\d{1,3}[.)]|[A-Za-z][.)]|#{1,6})[ \t]")
@@ -54,14 +58,15 @@ def _last_lines(answer: str) -> tuple[str, str]:
 def unfinished_sentence(answer: str) -> str | None:
     """Why the last line reads as broken off mid-sentence, or None when it reads as finished."""
     line, previous = _last_lines(answer)
-    if not line or _CLOSED.search(line) or _ENDS_IN_NUMBER.search(line):
+    end = line[-END_CHARS:]  # the end-anchored patterns read only the line's end, so they stay linear
+    if not line or _CLOSED.search(end) or _ENDS_IN_NUMBER.search(end):
         return None
     words = line.split()
     # A run of short unpunctuated lines is a list without markers ("what we have hoped for").
-    in_list = len(words) < SHORT_LINE_WORDS and previous and not _CLOSED.search(previous)
-    if _DANGLING_MARK.search(line):
+    in_list = len(words) < SHORT_LINE_WORDS and previous and not _CLOSED.search(previous[-END_CHARS:])
+    if _DANGLING_MARK.search(end) or line.count("$") % 2 == 1:  # or inside an unclosed $...$ formula
         return f"draft ends mid-sentence: {quote_end(line)!r}"
-    last = _WORD.search(line)
+    last = _WORD.search(end)
     if last is None:
         return None
     if len(words) >= 3 and not in_list and last.group(0).lower() in _DANGLING_WORDS:
@@ -76,7 +81,10 @@ def unfinished_sentence(answer: str) -> str | None:
 
 def open_fence(answer: str) -> str | None:
     """The language of a code block that is opened and never closed ("" when untagged), or None."""
-    fences = FENCE.findall(answer) if "```" in answer or "~~~" in answer else []
+    markers = answer.count("```") + answer.count("~~~")
+    if markers == 0 or markers > MAX_FENCES:
+        return None
+    fences = FENCE.findall(answer)
     if len(fences) % 2 == 0:
         return None
     return fences[-1][1]

@@ -21,6 +21,8 @@ from .text import ANSWER_HEAD, ANSWER_TAIL, CODE_BLOCK, ends, tail
 
 #: How far from the end a final answer may sit.
 FINAL_TAIL = 600
+#: Longest JSON text parsed for a final answer (characters).
+MAX_JSON = 20_000
 #: The final lines searched for a last number when no marker names the answer.
 FINAL_LINES_TAIL = 300
 
@@ -113,11 +115,11 @@ def json_text(answer: str) -> str | None:
 def final_json(answer: str) -> object | None:
     """The parsed JSON the answer holds, or None when it holds none that parses."""
     text = json_text(answer)
-    if text is None:
+    if text is None or len(text) > MAX_JSON:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
