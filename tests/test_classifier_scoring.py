@@ -83,3 +83,17 @@ def test_prompt_only_never_ranks_below_prompt_length_on_a_left_out_set():
     assert {(r.dataset, r.mode) for r in rows} == {("mmlu_pro", "prompt"), ("alpacaeval", "prompt")}
     assert never_below_prompt_length(rows, "left out", slack=0.005) == []
     assert never_below_prompt_length(rows, "default", slack=0.005) == []
+
+
+def test_real_smollm2_drafts_that_fail_a_check_are_rejected_with_its_reason(clf):
+    from classifiers.datasets import smollm2_gsm8k
+
+    examples = smollm2_gsm8k().drafts
+    verdicts = [clf.assess(e.prompt, e.drafts()) for e in examples]
+    rejected = [v for v in verdicts if v.fired]
+    assert len(rejected) >= len(examples) // 4  # the 135M model's maths drafts often fail a check
+    for v in rejected:
+        assert v.score >= DraftRules().check_floor > clf.draft_threshold
+        assert v.reasons == tuple(c.reason for c in v.fired) and all(v.reasons)
+    wrong_rejected = sum(1 for e, v in zip(examples, verdicts) if v.fired and e.weak_quality == 0)
+    assert wrong_rejected == len(rejected) or wrong_rejected >= len(rejected) - 1
