@@ -53,7 +53,7 @@ def test_pgr_from_weak_and_strong_quality_follows_routellm():
     weak = np.array([0, 0, 1, 1, 0], float)
     strong = np.array([1, 0, 1, 0, 1], float)
     scores = np.array([0.9, 0.8, 0.1, 0.7, 0.6])
-    share, pgr = pgr_curve(scores, strong - weak)
+    _, pgr = pgr_curve(scores, strong - weak)
     # q(weak) = 2, q(strong) = 3: escalating item 0 gains 1 (PGR 1), item 1 nothing, item 3 loses 1 (PGR 0).
     assert pgr.tolist() == pytest.approx([0, 1, 1, 0, 1, 1])
     m = quality_metrics(scores, weak, strong)
