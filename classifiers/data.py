@@ -1,9 +1,12 @@
-"""Labelled examples: the shipped AlpacaEval preferences and the user's label files.
+"""Labelled examples and the user's label files (the shared data sets are in :mod:`classifiers.datasets`).
 
 A label line is ``{"prompt", "answer"?, "label": 0|1}`` (1 = needed the
 frontier model) or ``{"prompt", "answer"?, "win": float}`` (the local model's
 win probability against the frontier model). Both become a *target*
-``t = P(needs escalation)``: ``label`` as is, ``win`` as ``1 - win``.
+``t = P(needs escalation)``: ``label`` as is, ``win`` as ``1 - win``. A line
+may also carry ``finish_reason`` (of ``answer``) and ``answers``: further
+drafts of the same prompt (another sample, another local model), used by the
+cascade's agreement signal.
 
 Splits are made by prompt (a hash of the prompt id and a seed), so the six
 answers to one AlpacaEval prompt never straddle train, validation and test.
@@ -12,12 +15,10 @@ answers to one AlpacaEval prompt never straddle train, validation and test.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hybrid.errors import ClassifierError
+from hybrid.types import Draft
 
 from .jsonl import LineError, read_jsonl_objects
 
@@ -35,6 +36,29 @@ class Example:
     target: float
     answer: str | None = None
     source: str = "user"
+    answers: tuple[str, ...] = ()
+    finish_reason: str | None = None
+    weak: float | None = None
+    strong: float = 1.0
+    answers_weak: tuple[float, ...] = ()
+    """The kept-local quality of each of ``answers`` (for evaluating which draft the cascade keeps)."""
+
+    @property
+    def weak_quality(self) -> float:
+        """Quality when kept local (see :mod:`classifiers.metrics`): ``weak``, else ``1 - target``."""
+        return 1.0 - self.target if self.weak is None else self.weak
+
+    def kept(self, keep: int) -> Example:
+        """This example as the cascade answers it when it keeps draft ``keep`` (its quality is that draft's)."""
+        if keep == 0 or not self.answers_weak:
+            return self
+        return replace(self, weak=self.answers_weak[keep - 1])
+
+    def drafts(self) -> tuple[Draft, ...]:
+        """``answer`` and then ``answers``, as the cascade sees them (empty without an answer)."""
+        if self.answer is None:
+            return ()
+        return (Draft(self.answer, self.finish_reason), *(Draft(a) for a in self.answers))
 
 
 def split_of(group: str, seed: str = SPLIT_SEED) -> str:
@@ -73,10 +97,29 @@ def parse_label(obj: dict) -> Example:
     prompt = obj.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError('"prompt" must be a non-empty string')
-    answer = obj.get("answer")
+    answer, answers, finish_reason = parse_drafts(obj)
+    return Example(
+        group=prompt_group(prompt),
+        prompt=prompt,
+        target=_target_of(obj),
+        answer=answer,
+        answers=answers,
+        finish_reason=finish_reason,
+    )
+
+
+def parse_drafts(obj: dict) -> tuple[str | None, tuple[str, ...], str | None]:
+    """A line's ``answer``, further ``answers`` and ``finish_reason``; ``ValueError`` names what is wrong."""
+    answer, answers, finish_reason = obj.get("answer"), obj.get("answers", []), obj.get("finish_reason")
     if answer is not None and not isinstance(answer, str):
         raise ValueError('"answer" must be a string when present')
-    return Example(group=prompt_group(prompt), prompt=prompt, target=_target_of(obj), answer=answer)
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise ValueError('"answers" must be a list of strings when present')
+    if answers and answer is None:
+        raise ValueError('"answers" needs an "answer" (the draft they are compared with)')
+    if finish_reason is not None and not isinstance(finish_reason, str):
+        raise ValueError('"finish_reason" must be a string when present')
+    return answer, tuple(answers), finish_reason
 
 
 def read_labels(path: Path) -> tuple[list[Example], list[LineError]]:
@@ -91,55 +134,7 @@ def read_labels(path: Path) -> tuple[list[Example], list[LineError]]:
     return examples, errors
 
 
-def load_alpacaeval(path: Path) -> list[dict]:
-    """The AlpacaEval preference rows (805 prompts, six small models each)."""
-    if not path.is_file():
-        raise ClassifierError(f"{path} not found; fix: pass the folder that holds alpacaeval_preferences.jsonl")
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def prompt_examples(rows: Iterable[dict]) -> list[Example]:
-    """Prompt-only targets: ``t = 1 - mean(p)`` over the six small models."""
-    out = []
-    for row in rows:
-        wins = list(row["win_vs_gpt4_1106"].values())
-        out.append(
-            Example(
-                group=str(row["id"]),
-                prompt=row["prompt"],
-                target=1.0 - sum(wins) / len(wins),
-                source="alpacaeval",
-            )
-        )
-    return out
-
-
-def draft_examples(rows: Iterable[dict]) -> list[Example]:
-    """Answer-aware targets: one example per (prompt, small model's answer), ``t = 1 - p``."""
-    out = []
-    for row in rows:
-        for model, win in sorted(row["win_vs_gpt4_1106"].items()):
-            out.append(
-                Example(
-                    group=str(row["id"]),
-                    prompt=row["prompt"],
-                    target=1.0 - float(win),
-                    answer=row["answers"][model],
-                    source=f"alpacaeval:{model}",
-                )
-            )
-    return out
-
-
 def in_holdout(group: str, share: float, seed: str = SPLIT_SEED) -> bool:
     """Whether a prompt id falls in a ``share``-sized holdout (stable, by hash)."""
     digest = hashlib.sha256(f"{seed}:holdout:{group}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
-def alpacaeval_split(rows: Iterable[dict], splits: Iterable[str]) -> tuple[list[Example], list[Example]]:
-    """Prompt-only and answer-aware examples of the AlpacaEval prompts in ``splits``."""
-    wanted = set(splits)
-    chosen = [row for row in rows if split_of(str(row["id"])) in wanted]
-    return prompt_examples(chosen), draft_examples(chosen)

@@ -1,11 +1,14 @@
 """Evaluating a classifier on labelled examples, next to baselines, and drawing the curve.
 
 Both modes are reported when the labels allow: prompt-only (every example's
-prompt) and answer-aware (examples with an answer; the learned score, since
-label files carry no finish reasons or log-probabilities). Baselines are
-computed on the same examples in the same call: random routing, prompt
-length (longer = harder), the oracle (the targets themselves: the best any
-scorer can do) and, for drafts, answer shortness (shorter = worse).
+prompt) and answer-aware (examples with an answer, scored as the cascade
+scores its drafts: checks, agreement with further ``answers``, learned
+score). Scores come from the same :class:`DifficultyModel` methods the router
+and ``hybrid classify`` call. Baselines are computed on the same examples in
+the same call: random routing, prompt length (longer = harder), the oracle
+(each item's gain itself: the best any scorer can do) and, for drafts,
+answer shortness (shorter = worse). Quality per item is its weak and strong
+quality (see :mod:`classifiers.metrics`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from hybrid.errors import ClassifierError
+from hybrid.types import DraftAssessment
 
 from .data import Example, read_labels
 from .difficulty import DifficultyModel
 from .jsonl import LineError
-from .metrics import RoutingMetrics, pgr_curve, random_metrics, routing_metrics
+from .metrics import RoutingMetrics, pgr_curve, quality_metrics
 from .vectors import Progress, no_progress
 
 
@@ -57,18 +61,48 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def mode_report(
-    mode: str, scores: np.ndarray, targets: np.ndarray, prompts: Sequence[str], answers: Sequence[str] | None = None
-) -> ModeReport:
+def mode_report(mode: str, scores: np.ndarray, examples: Sequence[Example]) -> ModeReport:
+    """``scores`` of ``examples`` beside the baselines, on each example's weak and strong quality."""
+    weak = np.array([e.weak_quality for e in examples])
+    strong = np.array([e.strong for e in examples])
+
+    def metrics(s) -> RoutingMetrics:
+        return quality_metrics(np.asarray(s, float), weak, strong)
+
     baselines = {
-        "random": random_metrics(targets),
-        "prompt_length": routing_metrics(np.array([len(p) for p in prompts], float), targets),
+        "random": metrics(np.zeros(len(examples))),
+        "prompt_length": metrics([len(e.prompt) for e in examples]),
     }
-    if answers is not None:
-        baselines["short_answer"] = routing_metrics(-np.array([len(a) for a in answers], float), targets)
-    baselines["oracle"] = routing_metrics(targets, targets)
-    share, pgr = pgr_curve(scores, targets)
-    return ModeReport(mode, routing_metrics(scores, targets), baselines, tuple(zip(share.tolist(), pgr.tolist())))
+    if mode == "draft":
+        baselines["short_answer"] = metrics([-len(e.answer or "") for e in examples])
+    baselines["oracle"] = metrics(strong - weak)
+    share, pgr = pgr_curve(scores, strong - weak)
+    return ModeReport(mode, metrics(scores), baselines, tuple(zip(share.tolist(), pgr.tolist())))
+
+
+def prompt_scores(classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress):
+    """Each example's prompt-only score, as ``hybrid classify`` and the router compute it."""
+    out = []
+    for i, e in enumerate(examples):
+        out.append(classifier.score_prompt(e.prompt))
+        progress("evaluate", i + 1, len(examples))
+    return np.asarray(out)
+
+
+def draft_assessments(
+    classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress
+) -> list[DraftAssessment]:
+    """Each example's cascade verdict over its drafts, as ``hybrid classify`` and the cascade compute it."""
+    out = []
+    for i, e in enumerate(examples):
+        out.append(classifier.assess(e.prompt, e.drafts()))
+        progress("evaluate", i + 1, len(examples))
+    return out
+
+
+def draft_scores(classifier: DifficultyModel, examples: Sequence[Example], progress: Progress = no_progress):
+    """Each example's answer-aware score over its drafts (see :func:`draft_assessments`)."""
+    return np.asarray([a.score for a in draft_assessments(classifier, examples, progress)])
 
 
 def evaluate_examples(
@@ -78,26 +112,12 @@ def evaluate_examples(
         raise ClassifierError("nothing to evaluate: no labelled examples; fix: pass a non-empty label file")
     drafts = [e for e in examples if e.answer is not None]
     total = len(examples) + len(drafts)
-    prompt_scores = []
-    for i, e in enumerate(examples):
-        prompt_scores.append(classifier.score_prompt(e.prompt))
-        progress("evaluate", i + 1, total)
-    draft_scores = []
-    for i, e in enumerate(drafts):
-        draft_scores.append(classifier.score_answer(e.prompt, e.answer))
-        progress("evaluate", len(examples) + i + 1, total)
-    prompt = mode_report(
-        "prompt", np.array(prompt_scores), np.array([e.target for e in examples]), [e.prompt for e in examples]
-    )
-    draft = None
-    if drafts:
-        draft = mode_report(
-            "draft",
-            np.array(draft_scores),
-            np.array([e.target for e in drafts]),
-            [e.prompt for e in drafts],
-            [e.answer for e in drafts],
-        )
+    prompt = mode_report("prompt", prompt_scores(classifier, examples, progress), examples)
+
+    def later(stage: str, done: int, n: int) -> None:
+        progress(stage, len(examples) + done, total)
+
+    draft = mode_report("draft", draft_scores(classifier, drafts, later), drafts) if drafts else None
     return EvalReport(classifier.version, prompt, draft)
 
 

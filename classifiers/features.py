@@ -59,6 +59,9 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-Z\u00C0-\u00DE\u0391-\u03A9\u0410-\u042F]")
 
 PROMPT_TEXT_FEATURES = (
     "log_chars",
@@ -99,15 +102,15 @@ def prompt_text_features(prompt: str) -> np.ndarray:
     chars, lines = len(prompt), prompt.count("\n") + 1
     prompt = head(prompt, SCAN_CHARS)  # shares and capped counts from the head; word count scaled up from it
     words = len(_WORD.findall(prompt)) * chars / max(len(prompt), 1)
-    letters = [c for c in prompt if c.isalpha()]
+    letters = len(_LETTER.findall(prompt))
     values = (
         _log(chars),
         _log(words),
         _log(lines),
         min(prompt.count("?"), 5),
         min(len(_LIST_ITEM.findall(prompt)), 10),
-        sum(c.isdigit() for c in prompt) / max(len(prompt), 1),
-        sum(c.isupper() for c in letters) / max(len(letters), 1),
+        len(_DIGIT.findall(prompt)) / max(len(prompt), 1),
+        len(_UPPER.findall(prompt)) / max(letters, 1),
         min(len(_CODE.findall(prompt)), 5),
         min(len(_MATH.findall(prompt)), 5),
         min(len(_REASONING.findall(prompt)), 5),

@@ -6,7 +6,8 @@ Used by ``benchmarks/classifier.py`` and by ``classifiers.build_default``
 * ``prompt_cold``: ``score(request)`` on a prompt not seen before (tokenise,
   embed, text features, model);
 * ``prompt_cached``: the same prompt again (the per-instance embedding cache);
-* ``draft``: ``score_draft(request, draft)`` (text features and model only).
+* ``draft``: ``score_draft(request, draft)`` (answer checks, text features, models);
+* ``two_drafts``: ``assess_drafts`` with a second draft (agreement included), when ``second`` is given.
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ def one_core(enabled: bool = True) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def timings(fn: Callable, items: Iterable) -> np.ndarray:
-    """Seconds each ``fn(item)`` took."""
+def timings(fn: Callable, items: Iterable, clock: Callable[[], float] = time.perf_counter) -> np.ndarray:
+    """Seconds each ``fn(item)`` took by ``clock`` (wall time, or ``time.thread_time`` for CPU time)."""
     out = []
     for item in items:
-        start = time.perf_counter()
+        start = clock()
         fn(item)
-        out.append(time.perf_counter() - start)
+        out.append(clock() - start)
     return np.asarray(out)
 
 
@@ -53,14 +54,27 @@ def summary(seconds: np.ndarray) -> dict[str, float]:
 
 
 def decision_latency(
-    classifier: DifficultyModel, prompts: Sequence[str], drafts: Sequence[tuple[str, str]], n: int = 300
+    classifier: DifficultyModel,
+    prompts: Sequence[str],
+    drafts: Sequence[tuple[str, str]],
+    n: int = 300,
+    second: Sequence[str] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, np.ndarray]:
-    """Timings of ``n`` decisions per mode; cold prompts are made unique by a suffix once ``prompts`` run out."""
+    """Timings of ``n`` decisions per mode; cold prompts are made unique by a suffix once ``prompts`` run out.
+
+    ``clock=time.thread_time`` counts CPU time only: on a shared machine it is what one free core would take.
+    """
     classifier.score(Request.from_prompt("warm up the embedder"))
+    classifier.assess_drafts(Request.from_prompt("Warm up: what is 2+2?"), (Draft("4"), Draft("4")))
     cold = [prompts[i % len(prompts)] + ("" if i < len(prompts) else f" ({i})") for i in range(n)]
     pairs = [(Request.from_prompt(p), Draft(a, "stop")) for p, a in drafts[:n]]
-    return {
-        "prompt_cold": timings(lambda p: classifier.score(Request.from_prompt(p)), cold),
-        "prompt_cached": timings(lambda p: classifier.score(Request.from_prompt(p)), cold[-min(n, 256) :]),
-        "draft": timings(lambda pair: classifier.score_draft(*pair), pairs),
+    out = {
+        "prompt_cold": timings(lambda p: classifier.score(Request.from_prompt(p)), cold, clock),
+        "prompt_cached": timings(lambda p: classifier.score(Request.from_prompt(p)), cold[-min(n, 256) :], clock),
+        "draft": timings(lambda pair: classifier.score_draft(*pair), pairs, clock),
     }
+    if second is not None:
+        triples = [(r, (d, Draft(b, "stop"))) for (r, d), b in zip(pairs, second)]
+        out["two_drafts"] = timings(lambda t: classifier.assess_drafts(*t), triples, clock)
+    return out

@@ -1,18 +1,28 @@
-"""Routing metrics in the RouteLLM sense, on targets ``t = P(needs escalation)``.
+"""Routing metrics in the RouteLLM sense, from each item's weak and strong quality.
 
-Quality axis (also written into every data card): keeping a request local
-yields quality ``1 - t`` (with AlpacaEval data, the small model's win
-probability ``p`` against GPT-4-1106); escalating yields quality ``1`` (the
-frontier answer is the reference the small model is judged against, so an
-escalation recovers exactly ``t``). The performance gap is ``sum(t)``.
+Every labelled item has a quality when kept local (``weak``: the local or weak
+model's answer) and a quality when escalated (``strong``). A router that
+escalates the ``c`` share of items with the highest scores reaches quality
+``q(c)``; RouteLLM's performance gap recovered is
 
-* PGR(c): the share of that gap recovered when the ``c`` share of requests with
-  the highest scores escalate. Ties in score are broken at random in
-  expectation (a tied block recovers its gain linearly).
+    PGR(c) = (q(c) - q(weak)) / (q(strong) - q(weak))
+
+where ``q(weak)``/``q(strong)`` route everything one way. Per item the gain of
+escalating is ``strong - weak``, so PGR(c) is the cumulative gain of the
+escalated items over the total gain. The quality axis of each shipped set:
+
+* AlpacaEval: keep = the small model's judged win probability ``p`` against
+  GPT-4-1106, escalate = 1 (the frontier answer is the judge's reference);
+* MMLU-Pro: keep = Mixtral-8x7B answered correctly (0/1), escalate =
+  gemini-1.5-pro answered correctly (0/1): an escalation can also lose quality;
+* user labels and GSM8K drafts: keep = 1 - label, escalate = 1.
+
 * APGR: the area under PGR(c) for c from 0 to 1; random routing scores 0.5.
+  Ties in score are broken at random in expectation (a tied block recovers its
+  gain linearly).
 * CPT(x): the smallest share of escalations that recovers ``x`` of the gap.
-* AUC: ranking quality against the binary label ``t > 0.5`` (the small model
-  lost, ``p < 0.5``).
+* AUC: ranking quality against the binary label "the kept answer was not good
+  enough" (``weak < 0.5``), with sklearn's ``roc_auc_score``.
 """
 
 from __future__ import annotations
@@ -36,75 +46,76 @@ class RoutingMetrics:
         return {"n": self.n, "auc": self.auc, "apgr": self.apgr, "cpt50": self.cpt50, "cpt80": self.cpt80}
 
 
-def pgr_curve(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(share_escalated, pgr)`` at every tie-block boundary, from (0, 0) to (1, 1)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    targets = np.asarray(targets, dtype=np.float64)
-    if scores.shape != targets.shape or scores.ndim != 1 or scores.size == 0:
-        raise ValueError("scores and targets must be non-empty 1-D arrays of the same length")
-    total = float(targets.sum())
+def _arrays(*arrays) -> list[np.ndarray]:
+    out = [np.asarray(a, dtype=np.float64) for a in arrays]
+    if any(a.shape != out[0].shape for a in out) or out[0].ndim != 1 or out[0].size == 0:
+        raise ValueError("scores and qualities must be non-empty 1-D arrays of the same length")
+    return out
+
+
+def pgr_curve(scores: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(share_escalated, pgr)`` at every tie-block boundary, from (0, 0) to (1, 1).
+
+    ``gains`` is each item's ``strong - weak`` (``t`` for targets with strong = 1).
+    With no gap to recover (total gain <= 0) PGR is the share escalated.
+    """
+    scores, gains = _arrays(scores, gains)
+    total = float(gains.sum())
     order = np.argsort(-scores, kind="stable")
-    s, t = scores[order], targets[order]
+    s, g = scores[order], gains[order]
     # Ends of tie blocks: keep only the last index of each run of equal scores.
     ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))
     counts = (ends + 1).astype(np.float64)
-    gains = np.cumsum(t)[ends]
+    recovered = np.cumsum(g)[ends]
     share = np.concatenate([[0.0], counts / s.size])
-    pgr = np.concatenate([[0.0], gains / total if total > 0 else counts / s.size])
+    pgr = np.concatenate([[0.0], recovered / total if total > 0 else counts / s.size])
     return share, pgr
 
 
-def apgr(scores: np.ndarray, targets: np.ndarray) -> float:
-    share, pgr = pgr_curve(scores, targets)
+def apgr(scores: np.ndarray, gains: np.ndarray) -> float:
+    share, pgr = pgr_curve(scores, gains)
     return float(np.sum((share[1:] - share[:-1]) * (pgr[1:] + pgr[:-1]) / 2.0))
 
 
-def cpt(scores: np.ndarray, targets: np.ndarray, recovered: float) -> float:
+def cpt(scores: np.ndarray, gains: np.ndarray, recovered: float) -> float:
     """Smallest share of escalations that recovers ``recovered`` (0–1) of the gap."""
-    share, pgr = pgr_curve(scores, targets)
-    i = int(np.searchsorted(pgr, recovered - 1e-12, side="left"))
+    share, pgr = pgr_curve(scores, gains)
+    reached = np.flatnonzero(pgr >= recovered - 1e-12)
+    i = int(reached[0]) if reached.size else pgr.size - 1
     if i == 0:
         return 0.0
-    if i >= pgr.size:
-        return 1.0
     lo, hi = pgr[i - 1], pgr[i]
     frac = (recovered - lo) / (hi - lo) if hi > lo else 1.0
-    return float(share[i - 1] + frac * (share[i] - share[i - 1]))
+    return float(share[i - 1] + min(max(frac, 0.0), 1.0) * (share[i] - share[i - 1]))
 
 
 def auc(scores: np.ndarray, targets: np.ndarray) -> float:
-    """ROC AUC against ``t > 0.5``; 0.5 when only one class is present."""
-    y = np.asarray(targets) > 0.5
-    s = np.asarray(scores, dtype=np.float64)
-    pos, neg = int(y.sum()), int((~y).sum())
-    if pos == 0 or neg == 0:
+    """ROC AUC against ``t > 0.5`` ("the kept answer was not good enough", ``weak < 0.5``); 0.5 with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(targets, dtype=np.float64) > 0.5
+    if y.all() or not y.any():
         return 0.5
-    ranks = _average_ranks(s)
-    return float((ranks[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+    return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(values.size, dtype=np.float64)
-    sorted_vals = values[order]
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and sorted_vals[end + 1] == sorted_vals[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    return ranks
+def quality_metrics(scores: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> RoutingMetrics:
+    """AUC, APGR, CPT(50%), CPT(80%) of ``scores`` on items with these weak and strong qualities."""
+    scores, weak, strong = _arrays(scores, weak, strong)
+    gains = strong - weak
+    return RoutingMetrics(
+        n=int(scores.size),
+        auc=auc(scores, 1.0 - weak),
+        apgr=apgr(scores, gains),
+        cpt50=cpt(scores, gains, 0.5),
+        cpt80=cpt(scores, gains, 0.8),
+    )
 
 
 def routing_metrics(scores: np.ndarray, targets: np.ndarray) -> RoutingMetrics:
-    return RoutingMetrics(
-        n=int(np.asarray(targets).size),
-        auc=auc(scores, targets),
-        apgr=apgr(scores, targets),
-        cpt50=cpt(scores, targets, 0.5),
-        cpt80=cpt(scores, targets, 0.8),
-    )
+    """:func:`quality_metrics` for targets ``t = P(needs escalation)``: weak = 1 - t, strong = 1."""
+    targets = np.asarray(targets, dtype=np.float64)
+    return quality_metrics(scores, 1.0 - targets, np.ones_like(targets))
 
 
 def random_metrics(targets: np.ndarray) -> RoutingMetrics:

@@ -13,6 +13,11 @@ metrics. Loading refuses, with a :class:`ClassifierError` that names the fix:
 Never pickle. The packaged default lives in ``classifiers/artifacts`` and is
 read through :mod:`importlib.resources`; retrained artifacts live in the
 user's data dir, with ``current.json`` pointing at the promoted one.
+
+Which artifact is current is decided only by :func:`resolve_current`: the
+configured ``classifier.path`` if set, else the one ``current.json`` promotes,
+else the packaged default. :func:`promote_current` is the one way training
+changes it, and says truthfully whether the new artifact is now in use.
 """
 
 from __future__ import annotations
@@ -256,10 +261,50 @@ def promoted_path(directory: Path) -> Path | None:
     return directory / name
 
 
+@dataclass(frozen=True)
+class Current:
+    """The artifact in use and where it came from: ``configured``, ``promoted`` or ``packaged``."""
+
+    artifact: Artifact
+    origin: str
+    path: Path | None = None
+
+    def describe(self) -> str:
+        where = {"configured": "classifier.path", "promoted": "promoted in", "packaged": "packaged default"}[self.origin]
+        return f"{self.artifact.version} ({where}{f' {self.path}' if self.path else ''})"
+
+
+def resolve_current(configured: Path | None, directory: Path | None, *, score_only: bool = False) -> Current:
+    """The classifier in use: ``configured`` (``classifier.path``) if set, else the promoted one, else the default.
+
+    The one place this is decided: the runtime loads through it and training compares against it.
+    """
+    if configured is not None:
+        path = Path(configured).expanduser()
+        return Current(load_file(path, score_only=score_only), "configured", path)
+    promoted = promoted_path(directory) if directory is not None else None
+    if promoted is not None:
+        return Current(load_file(promoted, score_only=score_only), "promoted", promoted)
+    return Current(load_packaged(score_only=score_only), "packaged")
+
+
 def load_current(directory: Path | None, *, score_only: bool = False) -> Artifact:
     """The promoted artifact in ``directory`` if there is one, else the packaged default."""
-    path = promoted_path(directory) if directory is not None else None
-    return load_file(path, score_only=score_only) if path is not None else load_packaged(score_only=score_only)
+    return resolve_current(None, directory, score_only=score_only).artifact
+
+
+def promote_current(configured: Path | None, directory: Path, skops_path: Path) -> tuple[bool, str]:
+    """Make ``skops_path`` the current classifier, if the configuration lets it be: ``(in_use, what happened)``.
+
+    With ``classifier.path`` configured, that file stays in use and ``current.json`` is left alone.
+    """
+    if configured is not None:
+        return False, (
+            f"classifier.path = {configured} is configured and stays in use; to use the new one, set "
+            f"classifier.path = {skops_path} (or unset it and promote with `hybrid train --force`)"
+        )
+    promote(directory, skops_path)
+    return True, f"now in use ({directory / POINTER} points at {skops_path.name})"
 
 
 def write_artifact(directory: Path, name: str, prompt_model: Any, draft_model: Any, card: dict) -> Path:

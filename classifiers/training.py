@@ -1,29 +1,34 @@
 """Retraining on the user's labels, with a held-out comparison before promotion.
 
 ``train`` writes a new versioned artifact into the user's data dir, scores
-it and the current classifier (the promoted one there, else the packaged
-default) on the same held-out prompts, and points ``current.json`` at the
-new one only if its APGR, averaged over the modes the holdout covers, is
-higher, unless ``force=True``.
+it and the current classifier (see :func:`classifiers.store.resolve_current`)
+on the same held-out examples through the same scoring path the router uses,
+and makes the new one current (:func:`classifiers.store.promote_current`)
+only if its APGR, averaged over the modes the holdout covers, is higher,
+unless ``force=True``. With ``classifier.path`` configured, that file stays in
+use and the result says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hybrid.errors import ClassifierError
 
+from .blend import PROMPT_LENGTH_COLUMN, Design, choose_prompt_weight, fit
 from .calibrate import DEFAULT_ESCALATION_SHARE, calibrate_threshold
 from .card import examples_sha256, make_card, now_version
 from .data import SPLIT_SEED, Example, in_holdout, read_labels
+from .difficulty import DifficultyModel
 from .embedding import StaticEmbedder
-from .metrics import RoutingMetrics, routing_metrics
-from .store import load_current, packaged_card, packaged_features, promote, write_artifact
-from .vectors import DRAFT_C, PROMPT_C, Matrices, Progress, featurize, fit_soft, no_progress, predict
+from .evaluation import draft_scores, prompt_scores
+from .metrics import RoutingMetrics
+from .scoring import prompt_logit, sigmoid
+from .store import Artifact, packaged_card, packaged_features, promote_current, resolve_current, write_artifact
+from .vectors import DRAFT_C, PROMPT_C, Matrices, Progress, featurize, no_progress, predict
 
 BASES = ("default", "none")
 MIN_EXAMPLES = 10
@@ -68,10 +73,13 @@ def _split(
     return kept, held
 
 
-def _score(artifact_models: tuple[Any, Any], m: Matrices) -> dict[str, RoutingMetrics]:
-    out = {"prompt": routing_metrics(predict(artifact_models[0], m.prompt_x), m.prompt_t)}
-    if len(m.draft_t):
-        out["draft"] = routing_metrics(predict(artifact_models[1], m.draft_x), m.draft_t)
+def _score(classifier: DifficultyModel, held: list[Example]) -> dict[str, RoutingMetrics]:
+    from .evaluation import mode_report
+
+    out = {"prompt": mode_report("prompt", prompt_scores(classifier, held), held).model}
+    drafts = [e for e in held if e.answer is not None]
+    if drafts:
+        out["draft"] = mode_report("draft", draft_scores(classifier, drafts), drafts).model
     return out
 
 
@@ -84,10 +92,8 @@ def _training_section(base: str, labels: Path, train_ex: list[Example]) -> dict:
     }
     if base == "default":
         section["shipped"] = packaged_card().get("training", {})
-        section["licence"] = (
-            "Includes the shipped AlpacaEval-derived features and labels: data CC BY-NC 4.0 "
-            "(non-commercial use only), plus the user's own labels."
-        )
+        shipped = section["shipped"]
+        section["licence"] = f"Includes the shipped training data ({shipped.get('licence', 'see shipped')}), plus the user's own labels."
     else:
         section["licence"] = "The user's own labels only; their licence is the user's."
     return section
@@ -104,13 +110,16 @@ def train(
     holdout_share: float = 0.2,
     seed: str = SPLIT_SEED,
     embedder: StaticEmbedder | None = None,
+    configured: Path | None = None,
 ) -> TrainResult:
     """Train on ``labels`` (+ the shipped data if ``base="default"``), write and maybe promote.
 
     ``out_dir`` is the user's classifier folder; the new artifact is written
     there whether or not it is promoted. The holdout is ``holdout_share`` of
     the label file's prompts (by hash), or ``holdout_labels`` when given.
-    ``progress(stage, done, total)`` is called throughout.
+    ``progress(stage, done, total)`` is called throughout. ``configured`` is
+    the ``classifier.path`` setting: when set, that artifact is the current one
+    and stays in use.
     """
     if base not in BASES:
         raise ClassifierError(f"unknown base {base!r}; fix: use one of {', '.join(BASES)}")
@@ -123,54 +132,74 @@ def train(
             f"fix: label at least {MIN_EXAMPLES} prompts for training and a few more for the holdout "
             "(or pass holdout_labels)"
         )
-    current = load_current(out_dir)
+    current = resolve_current(configured, out_dir)
     embedder = embedder if embedder is not None else StaticEmbedder()
 
     user = featurize(train_ex, train_ex, embedder, progress, "features")
-    held = featurize(held_ex, held_ex, embedder, progress, "holdout features")
-    data = user
+    base_data = Matrices.empty()
     if base == "default":
         shipped = packaged_features()
-        data = Matrices(shipped["prompt_x"], shipped["prompt_t"], shipped["draft_x"], shipped["draft_t"]) + user
+        base_data = Matrices(shipped["prompt_x"], shipped["prompt_t"], shipped["draft_x"], shipped["draft_t"])
+    data = base_data + user
 
     progress("fit", 0, 2)
-    prompt_model = fit_soft(data.prompt_x, data.prompt_t, PROMPT_C)
-    progress("fit", 1, 2)
+    design = Design.from_card(current.artifact.card if base == "none" else packaged_card())
+    weight, tried = choose_prompt_weight(base_data, user, [e.group for e in train_ex], design)
+    design = replace(design, prompt_weight=weight)
+    old = DifficultyModel(current.artifact, embedder=embedder)
+    fitted = fit(data, design, draft_fallback=current.artifact.draft_model, fallback_params=old.params)
     draft_trained = len(data.draft_t) > 0
-    draft_model = fit_soft(data.draft_x, data.draft_t, DRAFT_C) if draft_trained else current.draft_model
     progress("fit", 2, 2)
 
-    new_metrics = _score((prompt_model, draft_model), held)
-    current_metrics = _score((current.prompt_model, current.draft_model), held)
-    comparisons = tuple(ModeComparison(m, new_metrics[m], current_metrics[m]) for m in new_metrics)
-    gain = float(np.mean([c.new.apgr - c.current.apgr for c in comparisons]))
-    better = gain > 0
-    promoted = better or force
-    reason = f"held-out APGR {'+' if gain >= 0 else ''}{gain:.3f} vs current {current.version}: " + (
-        "promoted" if better else ("promoted anyway (force)" if force else "not promoted, the current classifier stays")
-    )
-
-    share = float(current.card.get("escalation_share", DEFAULT_ESCALATION_SHARE))
+    share = float(current.artifact.card.get("escalation_share", DEFAULT_ESCALATION_SHARE))
     version = now_version("user")
     training = _training_section(base, Path(labels), train_ex)
     training["draft_model"] = (
-        "trained" if draft_trained else f"carried over from {current.version} (no answers in the labels)"
+        "trained" if draft_trained else f"carried over from {current.artifact.version} (no answers in the labels)"
     )
+    log_chars = data.prompt_x[:, PROMPT_LENGTH_COLUMN]
+    train_prompt_scores = sigmoid(prompt_logit(fitted.params, log_chars, predict(fitted.prompt_model, data.prompt_x)))
     card = make_card(
         version=version,
-        threshold=calibrate_threshold(predict(prompt_model, data.prompt_x), share),
-        draft_threshold=(
-            calibrate_threshold(predict(draft_model, data.draft_x), share) if draft_trained else current.draft_threshold
-        ),
+        threshold=calibrate_threshold(train_prompt_scores, share),
+        draft_threshold=current.artifact.draft_threshold,
         escalation_share=share,
         training=training,
-        metrics={"holdout": dict(new_metrics), "holdout_current": dict(current_metrics)},
+        metrics={},
         embedder=embedder,
         hyperparameters={"prompt_C": PROMPT_C, "draft_C": DRAFT_C, "holdout_share": holdout_share},
+        scoring=fitted.params.as_dict(),
+        design={**design.as_dict(), "prompt_weight_cv_apgr": tried},
     )
+    new = DifficultyModel(Artifact(fitted.prompt_model, fitted.draft_model, card, "new"), embedder=embedder)
+    user_drafts = [e for e in train_ex if e.answer is not None]
+    if len(user_drafts) >= MIN_EXAMPLES:
+        card["draft_threshold"] = calibrate_threshold(draft_scores(new, user_drafts), share)
+        card["draft_threshold_rule"] = f"calibrated to {share:.0%} escalations on the user's training drafts"
+
+    progress("holdout", 0, 2)
+    new_metrics = _score(new, held_ex)
+    progress("holdout", 1, 2)
+    current_metrics = _score(old, held_ex)
+    progress("holdout", 2, 2)
+    card["metrics"] = {
+        "holdout": {m: r.as_dict() for m, r in new_metrics.items()},
+        "holdout_current": {m: r.as_dict() for m, r in current_metrics.items()},
+    }
+    comparisons = tuple(ModeComparison(m, new_metrics[m], current_metrics[m]) for m in new_metrics)
+    gain = float(np.mean([c.new.apgr - c.current.apgr for c in comparisons]))
+    better = gain > 0
+    verdict = f"held-out APGR {'+' if gain >= 0 else ''}{gain:.3f} vs current {current.describe()}: "
+
     progress("write", 0, 1)
-    path = write_artifact(out_dir, version, prompt_model, draft_model, card)
-    if promoted:
-        promote(out_dir, path)
+    path = write_artifact(out_dir, version, fitted.prompt_model, fitted.draft_model, card)
+    promoted = False
+    if better or force:
+        promoted, what = promote_current(configured, out_dir, path)
+        reason = verdict + ("promoted" if better else "promoted anyway (force)") + f", {what}"
+        if not promoted:
+            reason = verdict + f"{'better' if better else 'forced'}, not promoted: {what}"
+    else:
+        reason = verdict + "not promoted, the current classifier stays"
     progress("write", 1, 1)
     return TrainResult(version, path, promoted, reason, comparisons, len(train_ex), len(held_ex))

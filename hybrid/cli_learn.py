@@ -32,7 +32,8 @@ def _stage_bar(label: str):
 
 @click.command()
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help='JSONL lines {"id": str, "prompt": str, "answer"?: str}.')
+              help='JSONL lines {"id": str, "prompt": str, "answer"?: str, "answers"?: [str], '
+                   '"finish_reason"?: str}.')
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='Write {"id", "score"} lines here (default: stdout).')
 @click.pass_obj
@@ -115,6 +116,15 @@ def calibrate(obj, share: float, last: int) -> None:
     c = calibrate_from_trace(obj.settings, obj.paths, share, last=last)
     click.echo(f"threshold {c.threshold:.4f}: {share:.0%} of your last {c.n_scores} scored requests would escalate; "
                f"written to {c.written_to} (routing.threshold)")
+    if c.draft_threshold is not None:
+        click.echo(f"draft threshold {c.draft_threshold:.4f}: {share:.0%} of your last {c.n_drafts} cascade drafts "
+                   f"would escalate (routing.draft_threshold)")
+    failing = c.check_failure_share
+    if failing is not None:
+        click.echo(f"{c.failed_checks} of {c.n_drafts} local drafts ({failing:.0%}) failed an answer check")
+        if failing > share:
+            click.echo(f"warning: escalating {share:.0%} keeps some drafts that failed a check local; "
+                       f"consider --escalate {failing:.2f} or more", err=True)
 
 
 @click.command()

@@ -9,6 +9,10 @@ Where labels come from (1 = the local answer was not good enough, the request ne
   label: that would teach the classifier its own guesses;
 - judge labelling (``hybrid label --judge``): the frontier model answers a sample of locally answered
   prompts and compares the two answers, RouteLLM-style. Only with the cloud reachable and a budget set;
+- answer checks on the local model's own drafts: a cascade draft whose checks fired (cut off, no final
+  answer, wrong arithmetic, ...) is a label-1 example of source ``check``, so the classifier learns what is
+  hard *for the local model in use*. These rank below user, judge and imported labels: any of those on the
+  same request wins;
 - imported label files (``hybrid train --labels FILE``).
 """
 
@@ -33,7 +37,9 @@ if TYPE_CHECKING:
     from hybrid.router import Router
 
 FractionProgress = Callable[[float, str], None]
-SOURCE_PRIORITY = {"user": 0, "judge": 1, "import": 2}
+SOURCE_PRIORITY = {"user": 0, "judge": 1, "import": 2, "check": 3}
+#: How many recent requests ``labels_from_trace`` reads for check-derived labels.
+CHECK_SCAN = 5000
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -64,27 +70,67 @@ class Answers:
     frontier: str | None = None
 
 
+@dataclass(frozen=True)
+class DraftStep:
+    """A cascade ``draft`` step as the trace holds it: the kept draft and the checks that fired on it."""
+
+    text: str
+    fired: tuple[str, ...] = ()
+
+
+def draft_step(output: object) -> DraftStep | None:
+    """Read a ``draft`` step's output: ``{"drafts": [...], "kept": i, "checks": [...]}``, or the older
+    ``{"draft": text}``; None when it holds neither."""
+    if not isinstance(output, dict):
+        return None
+    drafts, kept = output.get("drafts"), output.get("kept", 0)
+    if isinstance(drafts, list) and drafts:
+        index = kept if isinstance(kept, int) and 0 <= kept < len(drafts) else 0
+        text = drafts[index]
+    elif "draft" in output:
+        text = output["draft"]
+    else:
+        return None
+    checks = output.get("checks")
+    fired = tuple(
+        str(c.get("reason") or c.get("name") or "check")
+        for c in (checks if isinstance(checks, list) else [])
+        if isinstance(c, dict) and c.get("fired") is True
+    )
+    return DraftStep(str(text or ""), fired)
+
+
 def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
     for step in trace.steps(record.id):
-        if step.kind == "draft" and isinstance(step.output, dict):
-            return Answers(_kept_draft(step.output), record.output if record.is_local is False else None)
+        found = draft_step(step.output) if step.kind == "draft" else None
+        if found is not None:
+            return Answers(found.text, record.output if record.is_local is False else None)
     if record.status == "done" and record.is_local:
         return Answers(record.output)
     return Answers(None)
 
 
-def _kept_draft(output: dict) -> str:
-    """The draft the cascade kept: ``drafts[kept]`` (older traces hold one ``draft``)."""
-    drafts = output.get("drafts")
-    if isinstance(drafts, list) and drafts:
-        kept = output.get("kept", 0)
-        return str(drafts[kept if isinstance(kept, int) and 0 <= kept < len(drafts) else 0])
-    return str(output.get("draft", ""))
+def check_labels(trace: TraceStore, skip: set[str], limit: int = CHECK_SCAN) -> list[LabelExample]:
+    """Label-1 examples from recent cascade drafts whose answer checks fired (requests in ``skip`` excluded)."""
+    examples = []
+    for record in trace.recent(limit):
+        if record.id in skip:
+            continue
+        for step in trace.steps(record.id):
+            found = draft_step(step.output) if step.kind == "draft" else None
+            if found is not None and found.fired:
+                examples.append(LabelExample(record.id, record.prompt, found.text, 1, "check"))
+                break
+    return examples
 
 
 def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
-    """One example per labelled request that has a local answer; user labels win over judge labels."""
+    """One example per labelled request that has a local answer.
+
+    User labels win over judge labels, which win over imported ones; a cascade draft whose answer checks
+    fired is a label-1 example of source ``check`` unless another label covers that request.
+    """
     best: dict[str, tuple[int, str, str]] = {}
     for request_id, label, source in trace.feedback_rows():
         rank = SOURCE_PRIORITY.get(source, 9)
@@ -99,7 +145,7 @@ def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
         if answer is None:
             continue  # a cloud answer's label says nothing about whether local would have done
         examples.append(LabelExample(request_id, record.prompt, answer, 1 if label == "bad" else 0, source))
-    return examples
+    return examples + check_labels(trace, set(best))
 
 
 @dataclass(frozen=True)
@@ -113,7 +159,7 @@ class LearningOutcome:
 
 
 def _stage_progress(progress: FractionProgress) -> Callable[[str, int, int], None]:
-    stages = ["features", "holdout features", "fit", "write"]
+    stages = ["features", "fit", "holdout", "write"]
 
     def report(stage: str, done: int, total: int) -> None:
         index = stages.index(stage) if stage in stages else 0
@@ -149,14 +195,15 @@ def train_from_trace(
     if not lines:
         raise HybridError(
             "no labels to train on: mark answers with `hybrid feedback ID good|bad` (or g/b in the TUI), "
-            "run `hybrid label --judge --budget 0.50`, or pass --labels FILE"
+            "run `hybrid label --judge --budget 0.50`, route in cascade mode (drafts that fail an answer check "
+            "become labels), or pass --labels FILE"
         )
     combined = paths.data_dir / "labels" / f"train-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
     combined.parent.mkdir(parents=True, exist_ok=True)
     combined.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
     progress(0.0, f"training on {len(lines)} labels")
     result = classifiers.train(combined, paths.artifacts_dir, base=base, force=force,
-                               progress=_stage_progress(progress))
+                               progress=_stage_progress(progress), configured=settings.classifier.path)
     metrics = {
         f"{c.mode} {name} {which}": getattr(m, name)
         for c in result.comparisons
@@ -186,10 +233,37 @@ class Calibration:
     n_scores: int
     share: float
     written_to: Path
+    draft_threshold: float | None = None
+    n_drafts: int = 0
+    failed_checks: int = 0
+
+    @property
+    def check_failure_share(self) -> float | None:
+        """The share of recent local drafts that failed an answer check (None without drafts)."""
+        return self.failed_checks / self.n_drafts if self.n_drafts else None
+
+
+def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[float], int]:
+    """Scores of the recent cascade drafts ``version`` assessed, and how many of them failed a check."""
+    scores, failed = [], 0
+    for record in trace.recent(last):
+        if record.classifier != version:
+            continue
+        for step in trace.steps(record.id):
+            found = draft_step(step.output) if step.kind == "draft" else None
+            if found is not None and isinstance(step.output.get("score"), (int, float)):
+                scores.append(float(step.output["score"]))
+                failed += bool(found.fired)
+                break
+    return scores, failed
 
 
 def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last: int = 1000) -> Calibration:
-    """Set ``routing.threshold`` so ``share`` of the recent requests' scores would escalate."""
+    """Set ``routing.threshold`` so ``share`` of the recent requests' scores would escalate.
+
+    With at least 10 recent cascade drafts, ``routing.draft_threshold`` is set the same way from their scores
+    (answer checks included), and the result says how many of the local model's drafts failed a check.
+    """
     from classifiers import calibrate_threshold
     from hybrid.runtime import load_classifier, open_trace
 
@@ -197,6 +271,7 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
     trace = open_trace(settings, paths)
     try:
         scores = [r.score for r in trace.recent(last) if r.score is not None and r.classifier == classifier.version]
+        drafts, failed = recent_drafts(trace, last, classifier.version)
     finally:
         trace.close()
     if len(scores) < 10:
@@ -206,7 +281,11 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
         )
     threshold = round(calibrate_threshold(scores, share), 4)
     set_config_value(paths.config_file, "routing.threshold", threshold)
-    return Calibration(threshold, len(scores), share, paths.config_file)
+    draft_threshold = None
+    if len(drafts) >= 10:
+        draft_threshold = round(calibrate_threshold(drafts, share), 4)
+        set_config_value(paths.config_file, "routing.draft_threshold", draft_threshold)
+    return Calibration(threshold, len(scores), share, paths.config_file, draft_threshold, len(drafts), failed)
 
 
 # -- judge labelling -----------------------------------------------------------

@@ -16,12 +16,10 @@ from hybrid.types import DifficultyClassifier
 def load_learned_classifier(settings: Settings, paths: Paths) -> DifficultyClassifier:
     """``classifier.path`` if set, else the user's promoted artifact, else the one shipped in the package."""
     from classifiers.difficulty import DifficultyModel
-    from classifiers.store import load_current, load_file
+    from classifiers.store import resolve_current
 
     # score_only: the models are read with numpy alone; skops and scikit-learn stay unimported on this path
-    if settings.classifier.path is not None:
-        return DifficultyModel(load_file(settings.classifier.path, score_only=True))
-    return DifficultyModel(load_current(paths.artifacts_dir, score_only=True))
+    return DifficultyModel(resolve_current(settings.classifier.path, paths.artifacts_dir, score_only=True).artifact)
 
 
 def classifier_threshold(settings: Settings, paths: Paths) -> float:

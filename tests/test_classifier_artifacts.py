@@ -56,8 +56,8 @@ def test_packaged_default_loads_with_its_card():
     artifact = load_packaged()
     assert artifact.version.startswith("default-")
     assert 0.0 < artifact.threshold < 1.0
-    assert "CC BY-NC 4.0" in artifact.card["training"]["licence"]
-    assert artifact.card["metrics"]["sealed_test"]["prompt"]["apgr"] > 0.5
+    assert "permissive" in artifact.card["training"]["licence"]
+    assert artifact.card["scoring"]["length_weight"] == 1.0 and "prompt_weight" in artifact.card["design"]
 
 
 def test_changed_bytes_are_refused(default_copy, tmp_path):
@@ -130,3 +130,33 @@ def test_promoted_artifact_wins_over_the_default(default_copy, tmp_path):
     shutil.copy(card_path, other / card_path.name)
     promote(other, other / default_copy.name)
     assert load_classifier(other).version == "user-test"
+
+
+def test_the_default_card_names_its_sources_and_permissive_licences():
+    training = load_packaged().card["training"]
+    assert set(training["data"]) == {"mmlu_pro_stem.jsonl.gz", "gsm8k_train.jsonl.gz"}
+    sources = " ".join(training["sources"])
+    assert "MMLU-Pro" in sources and "GSM8K" in sources and "MIT" in sources and "Apache-2.0" in sources
+    assert "permissive" in training["licence"] and "CC BY-NC" not in training["licence"]
+    assert "Llama-3.1-8B answers are not used" in training["data"]["mmlu_pro_stem.jsonl.gz"]
+    dropped = training["dropped_answer_features"]
+    assert set(load_packaged().card["design"]["dropped"]) == set(dropped["flipped"])
+    assert "answer_log_chars" in dropped["flipped"]  # longer is better on AlpacaEval, worse on MMLU-Pro
+    for name in dropped["flipped"]:
+        coefs, corrs = (dropped[kind] for kind in ("coefficients", "correlations"))
+        assert min(c["alpacaeval"] * c["mmlu_pro"] for c in ({k: v[name] for k, v in t.items()}
+                                                             for t in (coefs, corrs))) < 0, name
+
+
+def test_the_current_classifier_is_decided_in_one_place(default_copy, tmp_path):
+    from classifiers.store import resolve_current
+
+    assert resolve_current(None, tmp_path / "empty").origin == "packaged"
+    promoted = resolve_current(None, tmp_path)
+    assert (promoted.origin, promoted.path) == ("promoted", default_copy)
+    configured = tmp_path / "mine.skops"
+    shutil.copy(default_copy, configured)
+    shutil.copy(default_copy.with_suffix(".json"), configured.with_suffix(".json"))
+    chosen = resolve_current(configured, tmp_path)
+    assert (chosen.origin, chosen.path) == ("configured", configured)
+    assert "classifier.path" in chosen.describe() and str(configured) in chosen.describe()

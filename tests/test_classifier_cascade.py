@@ -40,8 +40,9 @@ def test_a_refusal_scores_worse_than_a_real_answer(clf):
 
 def test_a_truncated_draft_escalates(clf):
     request = Request.from_prompt(PROMPT)
-    truncated = clf.score_draft(request, Draft(GOOD, "length"))
-    assert truncated >= DraftRules().truncated_floor >= clf.draft_threshold
+    truncated = clf.assess_drafts(request, (Draft(GOOD, "length"),))
+    assert truncated.score >= DraftRules().check_floor >= clf.draft_threshold
+    assert [c.name for c in truncated.fired] == ["cut_off"] and truncated.reasons == (truncated.fired[0].reason,)
 
 
 def test_low_token_confidence_raises_the_score_and_high_does_not(clf):
@@ -53,17 +54,24 @@ def test_low_token_confidence_raises_the_score_and_high_does_not(clf):
     assert sure == pytest.approx(plain)
 
 
-def test_the_prompt_embedding_is_cached_per_request(clf):
-    calls = []
-    original = clf.embedder.embed
-    clf.embedder.embed = lambda text: calls.append(text) or original(text)
-    try:
-        request = Request.from_prompt("A prompt seen for the first time in this test run.")
-        first = clf.score(request)
-        assert clf.score(request) == first
-        assert len(calls) == 1
-    finally:
-        del clf.embedder.embed
+def test_the_prompt_embedding_is_cached_per_request_and_skipped_when_unweighted(clf):
+    from dataclasses import replace
+
+    from classifiers import DifficultyModel
+
+    card = {**clf.artifact.card, "scoring": {**clf.artifact.card["scoring"], "prompt_weight": 0.3}}
+    for model, expected in ((clf, 0 if clf.params.prompt_weight == 0 else 1),
+                            (DifficultyModel(replace(clf.artifact, card=card)), 1)):
+        calls = []
+        original = model.embedder.embed
+        model.embedder.embed = lambda text, calls=calls, original=original: calls.append(text) or original(text)
+        try:
+            request = Request.from_prompt("A prompt seen for the first time in this test run.")
+            first = model.score(request)
+            assert model.score(request) == first
+            assert len(calls) == expected
+        finally:
+            del model.embedder.embed
 
 
 def test_importing_and_loading_reads_no_embedding_files():

@@ -12,6 +12,7 @@ from hybrid.cli import main
 from hybrid.fallback import LONG_PROMPT_CHARS, RULE_VERSION
 from hybrid.router import Router
 from hybrid.runtime import load_classifier
+from hybrid.errors import ClassifierError
 from hybrid.settings import Paths, load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Request
@@ -63,13 +64,16 @@ def test_a_corrupt_promoted_artifact_falls_back_and_a_long_prompt_escalates_by_r
 
 
 def test_a_classifier_that_loads_but_cannot_score_falls_back(tmp_path, monkeypatch):
-    import classifiers.embedding
+    import classifiers.difficulty
 
-    monkeypatch.setattr(classifiers.embedding, "TOKENIZER_FILE", "no-such-tokenizer.json")
+    def broken(*args, **kwargs):
+        raise ClassifierError("the prompt model's weights are unreadable; fix: reinstall hybrid-router")
+
+    monkeypatch.setattr(classifiers.difficulty, "prompt_logit", broken)  # loads fine, fails on the first score
     router, _ = router_with(load_settings(), Paths.resolve(), tmp_path)
     completion = router.complete(Request.from_prompt("What is 2+2?"))
     assert completion.backend == "smollm2"
-    assert "no-such-tokenizer.json) is missing or unreadable" in completion.decision.explain()
+    assert "the prompt model's weights are unreadable" in completion.decision.explain()
     assert "fix: reinstall hybrid-router" in completion.decision.explain()
 
 

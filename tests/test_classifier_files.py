@@ -7,6 +7,7 @@ import json
 import pytest
 
 from classifiers import classify_file, load_classifier
+from hybrid.types import Draft
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,6 @@ def test_answer_lines_use_the_answer_aware_model(tmp_path, classifier):
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = classify_file(classifier, src)
     scores = {r.id: r.score for r in result.results}
-    assert scores["refusal"] == pytest.approx(classifier.score_answer(prompt, rows[1]["answer"]))
+    assert scores["refusal"] == pytest.approx(classifier.assess(prompt, (Draft(rows[1]["answer"]),)).score)
     assert scores["no-answer"] == pytest.approx(classifier.score_prompt(prompt))
     assert result.errors == ()

@@ -44,3 +44,20 @@ def test_calibration_rejects_bad_input_with_a_fix():
         calibrate_threshold([], 0.2)
     with pytest.raises(ClassifierError, match=r"not in \[0, 1\]; fix"):
         calibrate_threshold([0.1, 0.2], 20)
+
+
+def test_pgr_from_weak_and_strong_quality_follows_routellm():
+    from classifiers.metrics import pgr_curve, quality_metrics
+
+    # MMLU-Pro style: keep = weak model correct, escalate = strong model correct; an escalation can lose quality.
+    weak = np.array([0, 0, 1, 1, 0], float)
+    strong = np.array([1, 0, 1, 0, 1], float)
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.6])
+    _, pgr = pgr_curve(scores, strong - weak)
+    # q(weak) = 2, q(strong) = 3: escalating item 0 gains 1 (PGR 1), item 1 nothing, item 3 loses 1 (PGR 0).
+    assert pgr.tolist() == pytest.approx([0, 1, 1, 0, 1, 1])
+    m = quality_metrics(scores, weak, strong)
+    assert m.cpt50 == pytest.approx(0.1) and m.n == 5
+    assert m.auc == pytest.approx(5 / 6)  # against "the kept answer was wrong" (weak < 0.5)
+    oracle = quality_metrics(strong - weak, weak, strong)
+    assert oracle.apgr > m.apgr > quality_metrics(-scores, weak, strong).apgr

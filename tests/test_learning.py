@@ -106,8 +106,9 @@ def test_no_labels_at_all_says_how_to_get_some():
 def test_calibrate_sets_the_threshold_from_recent_traffic(tmp_path):
     settings, paths = load_settings(), Paths.resolve()
     router, _ = home_router(tmp_path, classifier=load_classifier(settings, paths))
-    prompts = HARD[:10] + EASY[:10]
+    prompts = [p + "." * (200 * i) for i, p in enumerate(HARD[:10] + EASY[:10])]  # no two score alike
     scores = [router.complete(Request.from_prompt(p)).decision.score for p in prompts]
+    assert len(set(scores)) == len(prompts)
     result = cli("calibrate", "--escalate", "0.2")
     assert result.exit_code == 0, result.output
     threshold = tomllib.loads(paths.config_file.read_text())["routing"]["threshold"]
@@ -157,7 +158,8 @@ def test_dashboard_trainer_switches_the_router_after_a_promotion(tmp_path):
     from tui.training import learning_trainer
 
     router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
-    for prompts, label in ((HARD, "bad"), (EASY, "good")):
+    # Labels the shipped default ranks wrongly (its prior says longer is harder), so training improves on it.
+    for prompts, label in ((HARD, "good"), (EASY, "bad")):
         for prompt in prompts:
             router.trace.add_feedback(router.complete(Request.from_prompt(prompt)).request_id, label)
     settings, paths = load_settings(), Paths.resolve()
@@ -165,3 +167,76 @@ def test_dashboard_trainer_switches_the_router_after_a_promotion(tmp_path):
     outcome = learning_trainer(settings, paths, on_promoted=lambda: switched.append(True))(lambda f, m: None)
     assert outcome.promoted and switched == [True]
     assert "promoted" in outcome.describe()
+
+
+def test_training_with_a_configured_classifier_path_says_that_file_stays_in_use(tmp_path, monkeypatch):
+    from importlib import resources
+
+    from tui.training import learning_trainer
+
+    root = resources.files("classifiers.artifacts")
+    configured = tmp_path / "mine.skops"
+    configured.write_bytes(root.joinpath("default.skops").read_bytes())
+    configured.with_suffix(".json").write_text(root.joinpath("default.json").read_text())
+    monkeypatch.setenv("HYBRID_CLASSIFIER__PATH", str(configured))
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    for prompts, label in ((HARD, "good"), (EASY, "bad")):  # a new model does better than the configured one
+        for prompt in prompts:
+            router.trace.add_feedback(router.complete(Request.from_prompt(prompt)).request_id, label)
+    settings, paths = load_settings(), Paths.resolve()
+    switched = []
+    outcome = learning_trainer(settings, paths, on_promoted=lambda: switched.append(True))(lambda f, m: None)
+    assert not outcome.promoted and switched == []
+    assert f"classifier.path = {configured} is configured and stays in use" in outcome.describe()
+    assert "not promoted" in outcome.describe()
+    assert not (paths.artifacts_dir / "current.json").exists()
+    assert load_classifier(settings, paths).version == json.loads(configured.with_suffix(".json").read_text())["version"]
+
+
+def start(trace, request_id: str, prompt: str) -> str:
+    trace.start_request(request_id, task="chat", messages=[{"role": "user", "content": prompt}], params={},
+                        mode="cascade")
+    return request_id
+
+
+def test_drafts_whose_checks_fired_become_check_labels_below_user_labels(tmp_path):
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    trace = router.trace
+    rid_new = start(trace, "rid_new", "What is 48/2?")
+    trace.add_step(rid_new, "draft", output={
+        "drafts": ["48/2 = 25", "48/2 = 24"], "kept": 0, "score": 0.95, "threshold": 0.5, "escalate": True,
+        "checks": [{"name": "arithmetic", "fired": True, "reason": "48/2 = 25 does not re-compute"}],
+        "agreement": 0.0, "reasons": ["48/2 = 25 does not re-compute"]})
+    rid_user = start(trace, "rid_user", "Write a haiku")
+    trace.add_step(rid_user, "draft", output={
+        "drafts": ["a haiku"], "kept": 0, "score": 0.95, "threshold": 0.5, "escalate": True,
+        "checks": [{"name": "cut_off", "fired": True, "reason": "cut off"}], "agreement": None, "reasons": []})
+    trace.add_feedback(rid_user, "good")
+    rid_old = start(trace, "rid_old", "Old trace")
+    trace.add_step(rid_old, "draft", output={"draft": "old draft", "score": 0.2, "threshold": 0.5, "escalate": False})
+    examples = {e.request_id: e for e in labels_from_trace(trace)}
+    assert (examples[rid_new].answer, examples[rid_new].label, examples[rid_new].source) == ("48/2 = 25", 1, "check")
+    assert (examples[rid_user].label, examples[rid_user].source) == (0, "user")
+    assert rid_old not in examples
+
+
+def test_calibrate_sets_the_draft_threshold_and_counts_drafts_that_failed_a_check(tmp_path):
+    settings, paths = load_settings(), Paths.resolve()
+    version = load_classifier(settings, paths).version
+    trace = TraceStore(paths.trace_db)
+    for i in range(20):
+        rid = start(trace, f"r{i:02d}", f"question {i}")
+        trace.update_request(rid, score=i / 20, classifier=version)
+        fired = i % 4 == 0
+        trace.add_step(rid, "draft", output={
+            "drafts": [f"draft {i}"], "kept": 0, "score": 0.9 + i / 1000 if fired else i / 40, "threshold": 0.5,
+            "escalate": fired, "checks": [{"name": "cut_off", "fired": fired, "reason": "cut off" if fired else ""}],
+            "agreement": None, "reasons": []})
+    trace.close()
+    result = cli("calibrate", "--escalate", "0.2")
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads(paths.config_file.read_text())["routing"]
+    assert f"draft threshold {config['draft_threshold']:.4f}" in result.output
+    assert "5 of 20 local drafts (25%) failed an answer check" in result.output
+    assert "consider --escalate 0.25" in result.output
+    assert load_settings().routing.draft_threshold == config["draft_threshold"] > 0.9
