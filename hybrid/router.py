@@ -173,18 +173,24 @@ class Router:
         return self.classifier.draft_threshold if configured is None else configured
 
     # -- the entry points ----------------------------------------------------
-    def run(self, request: Request, *, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def run(
+        self, request: Request, *, cancel: threading.Event | None = None, buffered: bool = False
+    ) -> Iterator[Event]:
         """The request's events, ``Decided`` first and ``Done`` or ``Failed`` last (see ``hybrid.events``).
 
         Setting ``cancel`` (from any thread) or closing the iterator stops the
         backend call in flight; the stream then ends with ``Failed(RequestCancelled)``
         (closing yields nothing more) and the trace says ``cancelled``.
+
+        ``buffered``: the caller shows nothing until the answer is whole (a non-streaming HTTP reply,
+        ``complete``), so each backend's text is held until its call ends: a backend that breaks off
+        mid-answer then falls back like one that failed before its first token.
         """
-        return _Run(self, request, cancel or threading.Event()).events()
+        return _Run(self, request, cancel or threading.Event(), buffered=buffered).events()
 
     def complete(self, request: Request, *, cancel: threading.Event | None = None) -> Completion:
-        """Drain ``run``: the ``Completion``, or the ``Failed`` event's error raised."""
-        for event in self.run(request, cancel=cancel):
+        """Drain ``run`` (buffered): the ``Completion``, or the ``Failed`` event's error raised."""
+        for event in self.run(request, cancel=cancel, buffered=True):
             if isinstance(event, Done):
                 return event.completion
             if isinstance(event, Failed):
@@ -207,8 +213,9 @@ def _close(stream: Iterator) -> None:
 class _Run:
     """One request going through the router: its id, its trace rows and whether text reached the caller."""
 
-    def __init__(self, router: Router, request: Request, cancel: threading.Event) -> None:
+    def __init__(self, router: Router, request: Request, cancel: threading.Event, *, buffered: bool = False) -> None:
         self.router = router
+        self.buffered = buffered
         self.trace = router.trace
         self.request = router.guards.tag(request)  # the conversation id and turn go into the metadata
         self.cancel = cancel
@@ -464,7 +471,7 @@ class _Run:
                         self.trace.update_request(self.id, status="streaming", backend=name, model=backend.model,
                                                   is_local=backend.is_local)
                     parts.append(chunk.text)
-                    if show:
+                    if show and not self.buffered:
                         self.sent.append(chunk.text)
                         yield TextDelta(self.id, name, chunk.text)
         except HybridError as e:
@@ -496,7 +503,10 @@ class _Run:
         self.router.health.mark_up(name)
         if cache is not None:
             cache.put(name, backend.model, request, CachedAnswer(text, usage, finish_reason))
-        return CallResult(name, backend.model, text, usage, cost, finish_reason, tuple(logprobs), False)
+        result = CallResult(name, backend.model, text, usage, cost, finish_reason, tuple(logprobs), False)
+        if show and self.buffered and text:
+            yield from self._send(result)  # held until the call was whole
+        return result
 
     # -- the answer ------------------------------------------------------------
     def _finish(self, decision: Decision, calls: list[CallResult]) -> Completion:

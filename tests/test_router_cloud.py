@@ -68,10 +68,21 @@ def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_nor_ch
 
 
 def test_a_cloud_stream_cut_before_message_stop_says_so(tmp_path, api):
-    router, _, _ = cloud_router(tmp_path, api.url)
+    router, _, trace = cloud_router(tmp_path, api.url)
     api.enqueue_fault("cut", text_before="Half")
-    with pytest.raises(BackendError, match="ended before message_stop"):
-        router.complete(Request.from_prompt("q"))
+    events = list(router.run(Request.from_prompt("q")))
+    assert isinstance(events[-1], Failed) and events[-1].text_sent
+    assert "ended before message_stop" in str(events[-1].error)
+
+
+def test_a_whole_answer_that_breaks_off_mid_stream_falls_back(tmp_path, api):
+    """``complete`` shows nothing before the answer is whole, so a cut cloud answer is replaced, never spliced."""
+    router, _, trace = cloud_router(tmp_path, api.url)
+    api.enqueue_fault("cut", text_before="Half")
+    c = router.complete(Request.from_prompt("q"))
+    assert (c.backend, c.text, c.cost) == ("smollm2", "LOCAL TEXT", 0.0)
+    (fallback,) = [s for s in trace.steps(c.request_id) if s.kind == "fallback"]
+    assert "ended before message_stop" in fallback.output["why"]
 
 
 @pytest.mark.parametrize("fault", ["rate_limit", "overloaded", "server_error", "timeout", "drop", "cut"])

@@ -84,13 +84,16 @@ def test_every_cloud_fault_is_answered_by_the_fallback_or_failed_clearly(cloud_r
         assert (row.status, row.backend, row.fallback, row.output) == ("done", "smollm2", True, LOCAL)
         assert "fallback" in kinds
         return
-    # the cloud's text had started: the request fails clearly and the local answer is never glued on
+    if not stream:
+        # a whole reply shows nothing until it is complete: the broken cloud answer is dropped, the local one sent
+        assert (status, text, error) == (200, LOCAL, {})
+        assert (row.status, row.backend, row.fallback, row.output, row.cost) == ("done", "smollm2", True, LOCAL, 0.0)
+        assert "fallback" in kinds and PARTIAL not in text
+        return
+    # the cloud's text had reached the client: the stream fails clearly and the local answer is never glued on
     assert row.status == "failed" and row.output in (None, "", PARTIAL) and row.backend != "smollm2"
     assert "fallback" not in kinds and "error" in kinds
-    if stream:
-        assert status == 200 and text == PARTIAL and error["code"] == "backend_unavailable"
-    else:
-        assert status == 503 and text == "" and error["code"] == "backend_unavailable"
+    assert status == 200 and text == PARTIAL and error["code"] == "backend_unavailable"
     assert error["message"].startswith("sonnet: ")
 
 

@@ -101,7 +101,8 @@ class Server:
         self.auth = TokenCheck(settings.token)
         self.bridge = Bridge(router, local, workers=settings.workers, queue_size=settings.queue_size,
                              event_timeout_s=settings.event_timeout_s,
-                             on_queue=lambda name, n: self.metrics.queued.labels(name).set(n))
+                             on_queue=lambda name, n: self.metrics.queued.labels(name).set(n),
+                             durable=getattr(router.trace, "flush", lambda: None))
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", partial(self.answer, OPENAI), methods=["POST"]),
@@ -136,7 +137,8 @@ class Server:
             return api.error(e)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody will read it
-        run, first = await self.bridge.start(call.request, partial(self.metrics.observe, api.name))
+        run, first = await self.bridge.start(call.request, partial(self.metrics.observe, api.name),
+                                             buffered=not call.stream)
         if isinstance(first, Rejected):
             await run.result()  # the router has ended the cancelled request (and traced it) before we answer
             self.metrics.rejected.labels(first.decided.decision.target).inc()

@@ -30,7 +30,9 @@ _END = object()
 class EventSource(Protocol):
     backends: dict[str, Any]
 
-    def run(self, request: Request, *, cancel: threading.Event | None = None) -> Iterator[Event]: ...
+    def run(
+        self, request: Request, *, cancel: threading.Event | None = None, buffered: bool = False
+    ) -> Iterator[Event]: ...
 
 
 @dataclass(frozen=True)
@@ -129,27 +131,31 @@ class Bridge:
     """Owns the worker threads; ``start`` begins a run and returns it with its first event."""
 
     def __init__(self, router: EventSource, local: list[str], *, workers: int, queue_size: int,
-                 event_timeout_s: float, on_queue: Callable[[str, int], None]) -> None:
+                 event_timeout_s: float, on_queue: Callable[[str, int], None],
+                 durable: Callable[[], None] = lambda: None) -> None:
         self._router = router
+        self._durable = durable
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hybrid-request")
         self._admission = Admission(local, queue_size, on_queue)
         self._timeout = event_timeout_s
         self._runs: set[Run] = set()
 
-    async def start(self, request: Request, observe: Callable[[Event], None]) -> tuple[Run, Event | Rejected]:
+    async def start(
+        self, request: Request, observe: Callable[[Event], None], *, buffered: bool = False
+    ) -> tuple[Run, Event | Rejected]:
         run = Run(asyncio.get_running_loop(), self._timeout)
         self._runs.add(run)
-        self._executor.submit(self._drive, run, request, observe)
+        self._executor.submit(self._drive, run, request, observe, buffered)
         first = await run.next()
         if first is None:
             first = Failed("", ServerFault("the router ended without an answer or an error"))
         run.request_id = first.decided.request_id if isinstance(first, Rejected) else getattr(first, "request_id", "")
         return run, first
 
-    def _drive(self, run: Run, request: Request, observe: Callable[[Event], None]) -> None:
+    def _drive(self, run: Run, request: Request, observe: Callable[[Event], None], buffered: bool) -> None:
         admitted: str | None = None
         try:
-            for event in self._router.run(request, cancel=run.cancel):
+            for event in self._router.run(request, cancel=run.cancel, buffered=buffered):
                 observe(event)
                 if isinstance(event, Decided) and admitted is None and not run.cancel.is_set():
                     if not self._admission.enter(event.decision.target):
@@ -157,6 +163,8 @@ class Bridge:
                         run.emit(Rejected(event))
                         continue
                     admitted = event.decision.target
+                if isinstance(event, Done | Failed):
+                    self._durable()  # the request's trace rows are committed before its client sees the end
                 run.emit(event)
         except Exception as e:  # noqa: BLE001 -- a bug in the router or a backend: the client gets an error, not a hang
             run.emit(Failed(run.request_id, ServerFault(f"internal error: {type(e).__name__}: {e}")))
