@@ -1,7 +1,7 @@
 """Spend, savings and the quality they cost, from the trace (``hybrid report``, the demo, the dashboard).
 
 Money saved is never shown alone. Beside it:
-- the share of local drafts that failed an answer check (the cascade's ``draft`` steps hold
+- the share of local answers that failed an answer check (the cascade's ``draft`` steps hold
   ``checks: [{"name", "fired", "reason"}]``), and how many of those were still served locally;
 - the quality retained: the share of locally served answers that judge labels and user feedback call good
   (as good as the frontier's), with its sample size and a 95% Wilson interval, or "quality unmeasured";
@@ -69,7 +69,7 @@ class Quality:
 
 @dataclass(frozen=True)
 class Checks:
-    """The cascade's answer checks on local drafts."""
+    """The answer checks on local answers: the cascade's drafts as judged then, other local answers checked now."""
 
     checked: int = 0
     failed: int = 0
@@ -78,9 +78,9 @@ class Checks:
 
     def describe(self) -> str:
         if not self.checked:
-            return "answer checks: no local draft was checked (cascade mode checks each draft)"
+            return "answer checks: no local answer to check"
         names = ", ".join(f"{name} {count}" for name, count in self.by_check)
-        return (f"answer checks: {self.failed}/{self.checked} local drafts failed a check "
+        return (f"answer checks: {self.failed}/{self.checked} local answers failed a check "
                 f"({self.failed / self.checked:.0%}){f': {names}' if names else ''}; "
                 f"{self.served_failed} of them still served locally")
 
@@ -149,11 +149,25 @@ def _draft_checks(step: StepRecord) -> list[dict] | None:
 
 
 def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecord]]) -> list[list[str]]:
-    """For each checked draft of a finished cascade request, the names of the checks that fired."""
-    if record.status != "done" or record.mode != "cascade":
+    """For each local answer of a finished request, the names of the answer checks that fired.
+
+    A cascade's drafts carry the verdicts the router acted on; any other locally served answer (direct mode,
+    a fallback, a cascade whose cloud was unavailable) is checked here with the same rules, so the report's
+    quality cost covers every local answer, not only the ones the cascade judged.
+    """
+    if record.status != "done":
         return []
-    verdicts = (_draft_checks(step) for step in steps_of(record.id))
-    return [[str(c.get("name", "?")) for c in checks if c.get("fired")] for checks in verdicts if checks is not None]
+    steps = steps_of(record.id)
+    verdicts = [checks for checks in map(_draft_checks, steps) if checks is not None]
+    if verdicts:
+        return [[str(c.get("name", "?")) for c in checks if c.get("fired")] for checks in verdicts]
+    if not record.is_local or not record.output:
+        return []
+    from classifiers.checks import run_checks  # pure rules: no model, no I/O
+
+    calls = [s for s in steps if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
+    finish = calls[-1].output.get("finish_reason") if calls else None
+    return [[c.name for c in run_checks(record.prompt, record.output, finish) if c.fired]]
 
 
 def tally_checks(verdicts: Iterable[tuple[bool, list[list[str]]]]) -> Checks:

@@ -66,7 +66,7 @@ def test_report_numbers_match_the_hand_built_trace(trace):
     assert report.lines() == [
         "11 requests in the last 1w: 10 answered (7 locally, 70%), 1 failed",
         "spent $0.0120 vs $0.0270 all-frontier: saved $0.0150 (56%), at this cost in quality:",
-        "  answer checks: 2/3 local drafts failed a check (67%): cut_off 2; 1 of them still served locally",
+        "  answer checks: 2/3 local answers failed a check (67%): cut_off 2; 1 of them still served locally",
         f"  quality retained 67% of local answers judged good (n=3, 95% CI {low:.0%}-{high:.0%})",
         "judge labelling spent $0.0010 (included above)",
         "kept local: 0 by a privacy rule, 1 by a budget cap",

@@ -92,7 +92,7 @@ def test_summary_shows_savings_beside_quality_and_budget_caps(tmp_path):
     assert "quality unmeasured" in summary_text(unlabelled, cloud=None).plain
 
 
-def test_summary_counts_drafts_that_failed_a_check_reading_each_request_once(tmp_path):
+def test_summary_counts_local_answers_that_failed_a_check_reading_each_request_once(tmp_path):
     from tests.test_report import add
     from tui.stats import CheckTally
     from tui.widgets.summary import summary_text
@@ -107,4 +107,4 @@ def test_summary_counts_drafts_that_failed_a_check_reading_each_request_once(tmp
         checks = tally.checks(store.recent(10))
     assert (checks.checked, checks.failed, checks.served_failed) == (2, 1, 1) and sorted(reads) == ["c1", "c2"]
     text = summary_text(summarize(store.recent(10), now=SAMPLE_NOW, checks=checks), cloud=None).plain
-    assert "quality unmeasured · 1/2 drafts failed a check" in text
+    assert "quality unmeasured · 1/2 local answers failed a check" in text

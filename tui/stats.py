@@ -41,7 +41,7 @@ class Summary:
     """Judge labels and feedback on the locally served answers: what the savings cost."""
     caps: tuple[CapStatus, ...] = ()
     checks: Checks = field(default_factory=Checks)
-    """The cascade's answer checks on local drafts."""
+    """The answer checks on local answers."""
 
     @property
     def local_share(self) -> float:
@@ -119,7 +119,7 @@ class CheckTally:
     def checks(self, records: Iterable[RequestRecord]) -> Checks:
         current = {}
         for r in records:
-            if r.status == "done" and r.mode == "cascade":
+            if r.status == "done" and (r.mode == "cascade" or r.is_local):
                 if r.id not in self._seen:
                     self._seen[r.id] = (bool(r.is_local), fired_checks(r, self._steps_of))
                 current[r.id] = self._seen[r.id]

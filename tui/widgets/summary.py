@@ -36,7 +36,7 @@ def summary_text(s: Summary, *, cloud: str | None) -> Text:
     text.append(" · ")
     text.append(*quality_words(s))
     if s.checks.checked:
-        text.append(f" · {s.checks.failed}/{s.checks.checked} drafts failed a check",
+        text.append(f" · {s.checks.failed}/{s.checks.checked} local answers failed a check",
                     "yellow" if s.checks.failed else "")
     text.append("\n")
     for i, c in enumerate(s.caps):
