@@ -19,7 +19,6 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ QUEUE_SIZE = 2048
 BATCH_SIZE = 256
 LINGER_S = 0.02
 """After the first write of a batch, wait this long for more: fewer, larger transactions, and far fewer
-wake-ups competing with the request threads for the GIL."""
+wake-ups competing with the request threads for the GIL. A flush (every read) cuts the wait short."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,10 @@ class Writer:
         self._closed = False
         self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
         self._flush_lock = threading.Lock()
+        self._wake = threading.Event()  # set by a flush: stop lingering, commit now
+        self._count_lock = threading.Lock()
+        self._submitted = 0  # writes queued so far
+        self._applied = 0  # writes committed (or failed) so far: when equal, a flush has nothing to wait for
         self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
         self._thread.start()
         with self._open_lock:
@@ -91,6 +94,8 @@ class Writer:
         self._raise_error()
         if self._closed:
             raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
+        with self._count_lock:
+            self._submitted += 1
         self._queue.put(item)
 
     def submit_alone(self, work: Maintenance) -> None:
@@ -110,11 +115,14 @@ class Writer:
     def _wait(self) -> None:
         if threading.current_thread() is self._thread or not self._thread.is_alive() or self._closed:
             return
+        if self._applied == self._submitted:
+            return  # every write queued before this call is committed already: no round trip to the writer
         marker = threading.Event()
         with self._flush_lock:
             self._flushing += 1
         try:
             self._queue.put(marker)
+            self._wake.set()
             while not marker.wait(0.5):
                 if not self._thread.is_alive():
                     break
@@ -152,10 +160,12 @@ class Writer:
                     continue
                 if isinstance(item, _Alone):
                     self._guard(item.work, db)
+                    self._applied += 1
                     continue
                 batch = [item]
+                self._wake.clear()  # before reading _flushing: a flush counted after this also sets it again
                 if self._queue.qsize() < BATCH_SIZE and not self._flushing:
-                    time.sleep(LINGER_S)
+                    self._wake.wait(LINGER_S)
                 while len(batch) < BATCH_SIZE and held is None:
                     try:
                         nxt = self._queue.get_nowait()
@@ -166,6 +176,7 @@ class Writer:
                     else:
                         batch.append(nxt)
                 finished = self._commit(db, batch)
+                self._applied += len(batch)
                 if finished and self._on_finished is not None:
                     self._on_finished(finished)
         finally:
