@@ -54,14 +54,18 @@ class Writer:
     """Every live writer of this process, so a read through one store sees the writes queued by another."""
     _open_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def flush_all(self) -> None:
-        """Flush every writer of this database in this process; raise only this writer's own errors."""
+    def flush_all(self, *, own_up_to: int | None = None) -> None:
+        """Flush every writer of this database in this process; raise only this writer's own errors.
+
+        ``own_up_to``: this writer need only have committed its writes up to that number (the caller knows
+        that later ones cannot change what it reads)."""
         with self._open_lock:
             writers = [w for w in self._open if w._where == self._where]
         if any(w._thread is threading.current_thread() for w in writers):
             return  # a writer thread (an export listener) reading: its own rows are committed; never wait on others
         for writer in writers:
-            writer._wait()
+            if writer is not self or own_up_to is None or not self.committed(own_up_to):
+                writer._wait()
         self._raise_error()
 
     def __init__(
@@ -90,17 +94,23 @@ class Writer:
             self._open.add(self)
 
     # -- callers -----------------------------------------------------------
-    def submit(self, item: Write | _Alone) -> None:
+    def submit(self, item: Write | _Alone) -> int:
+        """Queue ``item``; returns its number (1, 2, ...: queue order), for ``committed``."""
         self._raise_error()
         if self._closed:
             raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
-        with self._count_lock:
+        with self._count_lock:  # numbered in queue order; the writer thread never takes this lock
+            self._queue.put(item)
             self._submitted += 1
-        self._queue.put(item)
+            return self._submitted
 
-    def submit_alone(self, work: Maintenance) -> None:
+    def submit_alone(self, work: Maintenance) -> int:
         """Queue ``work`` to run by itself between batches."""
-        self.submit(_Alone(work))
+        return self.submit(_Alone(work))
+
+    def committed(self, number: int) -> bool:
+        """Whether the write numbered ``number`` (and so every one queued before it) is committed."""
+        return self._applied >= number
 
     def run_alone(self, work: Maintenance) -> None:
         """Queue ``work`` to run by itself between batches, and wait for it."""
@@ -217,3 +227,45 @@ class Writer:
         except TraceError as e:
             self._error = e
 
+
+
+class Settled:
+    """Which queued writes can change the settled (finished) requests of each conversation.
+
+    A settled request changes only through ``update_request``; the store notes here the number of each such
+    write under the request's conversation (``"*"`` when it does not know the conversation, or for
+    maintenance, which deletes rows). A read of one conversation's settled requests then waits only until
+    those writes are committed, not for the whole queue: the router reads them before routing every request.
+    """
+
+    ANY = "*"
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conversation: dict[str, str | None] = {}  # request id -> conversation, while the request runs
+        self._last: dict[str, int] = {}  # conversation -> number of its last queued write
+
+    def started(self, request_id: str, conversation: str | None) -> None:
+        with self._lock:
+            if len(self._conversation) >= self.LIMIT:
+                self._conversation.clear()  # forgotten requests count under ANY: slower reads, never wrong ones
+            self._conversation[request_id] = conversation
+
+    def conversation(self, request_id: str, *, final: bool) -> str | None:
+        """The conversation an update of ``request_id`` touches (``ANY`` if unknown); forgets a finished one."""
+        with self._lock:
+            if request_id not in self._conversation:
+                return self.ANY
+            return self._conversation.pop(request_id) if final else self._conversation[request_id]
+
+    def touched(self, conversation: str, number: int, committed: Callable[[int], bool]) -> None:
+        with self._lock:
+            if len(self._last) >= self.LIMIT:
+                self._last = {c: n for c, n in self._last.items() if not committed(n)}
+            self._last[conversation] = max(number, self._last.get(conversation, 0))
+
+    def wait_for(self, conversation: str) -> int:
+        """The number of the last queued write that can change ``conversation``'s settled requests."""
+        with self._lock:
+            return max(self._last.get(conversation, 0), self._last.get(self.ANY, 0))
