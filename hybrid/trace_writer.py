@@ -6,7 +6,9 @@ What is guaranteed (README "The trace"):
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
 - ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
   of the same database file in this process (``flush_all``), so a process always reads its own writes,
-  whichever ``TraceStore`` object made them.
+  whichever ``TraceStore`` object made them. A flush with nothing left to commit returns at once; one that
+  finds the writer lingering for more writes wakes it. The router's read of a conversation's settled turns
+  waits only for the writes that can change them (``Settled``), and for every other writer of the file.
 - ``close()`` flushes and stops the thread; the store registers it with ``atexit``, so a process that exits
   normally commits every queued row. A crash (SIGKILL, power loss) can lose the rows of the last few
   milliseconds: those not yet committed.
