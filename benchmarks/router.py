@@ -1,6 +1,7 @@
 """Router overhead and local inference speed, side by side in one run.
 
     python benchmarks/router.py [--requests 200] [--tokens 32] [--threads 1] [--skip-local] [--draft-rounds 6]
+                                [--no-sticky]
 
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
@@ -101,12 +102,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="Concurrent callers (the server's case).")
     parser.add_argument("--skip-local", action="store_true", help="Skip the SmolLM2 rows.")
     parser.add_argument("--draft-rounds", type=int, default=6)
+    parser.add_argument("--no-sticky", action="store_true",
+                        help="routing.sticky off: no conversation lookup (a trace read) before each route.")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="hybrid-bench-"))
     os.environ["HYBRID_HOME"] = str(home)
     paths = Paths.resolve()
-    settings = load_settings(paths)
+    settings = load_settings(paths, routing={"sticky": not args.no_sticky})
     classifier = load_classifier(settings, paths)
     classifier.score(Request.from_prompt("warm up"))
 

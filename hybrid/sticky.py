@@ -31,6 +31,8 @@ SCORED_CHARS = 4000
 class ConversationSource(Protocol):
     def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]: ...
 
+    def settled_in_conversation(self, conversation_id: str, limit: int = 100) -> list[RequestRecord]: ...
+
 
 @dataclass(frozen=True)
 class Escalation:
@@ -92,7 +94,7 @@ def escalation(request: Request, trace: ConversationSource | None) -> Escalation
     conversation = request.metadata.get("conversation_id")
     if trace is None or not conversation:
         return None
-    for record in trace.with_metadata("conversation_id", str(conversation)):
+    for record in trace.settled_in_conversation(str(conversation)):
         if record.status == "done" and record.is_local is False and record.backend:
             return Escalation(record.backend, int(record.metadata.get("turn", 1)))
     return None

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import atexit
 import json
+import random
 import re
-import secrets
 import sqlite3
 import threading
 import time
@@ -37,9 +37,10 @@ from hybrid import retention
 from hybrid.errors import TraceError
 from hybrid.owner import OwnerLock
 from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
-from hybrid.trace_writer import Writer
+from hybrid.trace_writer import Settled, Writer
 
 _KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])sk-ant-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
+_KEY_PREFIX = "sk-ant-"  # every _KEY_PATTERN match holds it: a plain `in` spares the regex on most strings
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 8
 """A configured secret shorter than this is no real key: scrubbing it would mangle ordinary words."""
@@ -54,8 +55,11 @@ def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def new_id() -> str:
-    """A time-sortable id: 12 hex digits of milliseconds, then 8 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+    """A time-sortable id: 12 hex digits of milliseconds, then 8 random hex digits.
+
+    Ids need to be unique, not unguessable: Python's own generator (seeded from the OS, reseeded after a fork)
+    costs a fraction of an ``os.urandom`` system call, and a request takes five."""
+    return f"{int(time.time() * 1000):012x}{random.getrandbits(32):08x}"
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -281,12 +285,16 @@ class TraceStore:
                 "set trace.path in the config, or pass --no-log."
             ) from e
         self._digests = Digests()
+        self._settled = Settled()
         self._where = str(self.path.resolve())
         self._writer = Writer(self._connect, where=self._where, on_finished=self._finished)
         atexit.register(self.close)
         self.recover_unfinished()
         if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
-            self._writer.submit_alone(lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb))
+            number = self._writer.submit_alone(
+                lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb)
+            )
+            self._settled.touched(Settled.ANY, number, self._writer.committed)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -386,7 +394,7 @@ class TraceStore:
         if isinstance(value, str):
             if self._secrets is not None:
                 value = self._secrets.sub(REDACTED, value)
-            return _KEY_PATTERN.sub(REDACTED, value)
+            return _KEY_PATTERN.sub(REDACTED, value) if _KEY_PREFIX in value else value
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -400,8 +408,8 @@ class TraceStore:
         return _ENCODER.encode(value)
 
     def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],
-               finished: str | None = None) -> None:
-        """Queue one statement. ``args`` may be a function of an Interner: it runs here, in the caller's
+               finished: str | None = None) -> int:
+        """Queue one statement; returns its number in the writer's queue. ``args`` may be a function of an Interner: it runs here, in the caller's
         thread, so the writer thread only executes SQL (during which SQLite releases the GIL) and never
         competes with request threads for the interpreter."""
         texts = Interner(self._digests)
@@ -412,7 +420,7 @@ class TraceStore:
             db.execute(sql, values)
             return finished
 
-        self._writer.submit(write)
+        return self._writer.submit(write)
 
     def _text(self, value: Any, texts: Interner) -> Any:
         return texts.text(value, self._scrub) if isinstance(value, str) else value
@@ -430,6 +438,8 @@ class TraceStore:
         kind: str = "request",
     ) -> None:
         now = time.time()
+        conversation = (metadata or {}).get("conversation_id")
+        self._settled.started(request_id, None if conversation is None else str(conversation))
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         self._write(
             "INSERT INTO requests (id, rev, created_at, updated_at, parent_id, task, prompt, messages, params,"
@@ -460,11 +470,17 @@ class TraceStore:
             return [*out, now, request_id]
 
         columns = "".join(f"{key} = ?, " for key in values)
-        self._write(
+        final = values.get("status") in FINAL_STATUSES
+        number = self._write(
             f"UPDATE requests SET {columns}updated_at = ?, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
             args,
-            finished=request_id if values.get("status") in FINAL_STATUSES else None,
+            finished=request_id if final else None,
         )
+        conversation = self._settled.conversation(request_id, final=final)
+        if "metadata" in values:
+            conversation = Settled.ANY
+        if conversation is not None:
+            self._settled.touched(conversation, number, self._writer.committed)
 
     def add_step(
         self,
@@ -506,8 +522,8 @@ class TraceStore:
         self.update_request(request_id)  # bump rev so followers see the label
 
     # -- reading ------------------------------------------------------------
-    def _read(self, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
-        self._writer.flush_all()
+    def _read(self, sql: str, args: Sequence[Any], own_up_to: int | None = None) -> list[Sequence[Any]]:
+        self._writer.flush_all(own_up_to=own_up_to)
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -524,9 +540,10 @@ class TraceStore:
         with self._lock:
             return fetch(self._db, wanted)
 
-    def _request_rows(self, where: str, args: Sequence[Any], tail: str) -> list[RequestRecord]:
+    def _request_rows(self, where: str, args: Sequence[Any], tail: str,
+                      own_up_to: int | None = None) -> list[RequestRecord]:
         sql = f"SELECT {', '.join('r.' + c for c in _REQUEST_COLUMNS)}, {_FEEDBACK_SQL} FROM requests r {where} {tail}"
-        rows = self._read(sql, args)
+        rows = self._read(sql, args, own_up_to)
         texts = self._texts_for(v for row in rows for v in row)
         return [self._to_request(row, texts) for row in rows]
 
@@ -624,3 +641,13 @@ class TraceStore:
             raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
         return self._request_rows(f"WHERE json_extract(r.metadata, '$.{key}') = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")
+
+    def settled_in_conversation(self, conversation_id: str, limit: int = 100) -> list[RequestRecord]:
+        """The finished requests (done, failed, cancelled) of a conversation, oldest first. It waits only for
+        the queued writes that can change them (``Settled``), so the router's check before each route does not
+        wait for the writer to commit everything queued."""
+        return self._request_rows(
+            "WHERE json_extract(r.metadata, '$.conversation_id') = ? AND r.status IN ('done', 'failed', 'cancelled')",
+            (conversation_id, limit), "ORDER BY r.created_at, r.id LIMIT ?",
+            own_up_to=self._settled.wait_for(conversation_id),
+        )

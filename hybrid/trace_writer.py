@@ -6,7 +6,9 @@ What is guaranteed (README "The trace"):
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
 - ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
   of the same database file in this process (``flush_all``), so a process always reads its own writes,
-  whichever ``TraceStore`` object made them.
+  whichever ``TraceStore`` object made them. A flush with nothing left to commit returns at once; one that
+  finds the writer lingering for more writes wakes it. The router's read of a conversation's settled turns
+  waits only for the writes that can change them (``Settled``), and for every other writer of the file.
 - ``close()`` flushes and stops the thread; the store registers it with ``atexit``, so a process that exits
   normally commits every queued row. A crash (SIGKILL, power loss) can lose the rows of the last few
   milliseconds: those not yet committed.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ QUEUE_SIZE = 2048
 BATCH_SIZE = 256
 LINGER_S = 0.02
 """After the first write of a batch, wait this long for more: fewer, larger transactions, and far fewer
-wake-ups competing with the request threads for the GIL."""
+wake-ups competing with the request threads for the GIL. A flush (every read) cuts the wait short."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,18 @@ class Writer:
     """Every live writer of this process, so a read through one store sees the writes queued by another."""
     _open_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def flush_all(self) -> None:
-        """Flush every writer of this database in this process; raise only this writer's own errors."""
+    def flush_all(self, *, own_up_to: int | None = None) -> None:
+        """Flush every writer of this database in this process; raise only this writer's own errors.
+
+        ``own_up_to``: this writer need only have committed its writes up to that number (the caller knows
+        that later ones cannot change what it reads)."""
         with self._open_lock:
             writers = [w for w in self._open if w._where == self._where]
         if any(w._thread is threading.current_thread() for w in writers):
             return  # a writer thread (an export listener) reading: its own rows are committed; never wait on others
         for writer in writers:
-            writer._wait()
+            if writer is not self or own_up_to is None or not self.committed(own_up_to):
+                writer._wait()
         self._raise_error()
 
     def __init__(
@@ -81,21 +86,33 @@ class Writer:
         self._closed = False
         self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
         self._flush_lock = threading.Lock()
+        self._wake = threading.Event()  # set by a flush: stop lingering, commit now
+        self._count_lock = threading.Lock()
+        self._submitted = 0  # writes queued so far
+        self._applied = 0  # writes committed (or failed) so far: when equal, a flush has nothing to wait for
         self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
         self._thread.start()
         with self._open_lock:
             self._open.add(self)
 
     # -- callers -----------------------------------------------------------
-    def submit(self, item: Write | _Alone) -> None:
+    def submit(self, item: Write | _Alone) -> int:
+        """Queue ``item``; returns its number (1, 2, ...: queue order), for ``committed``."""
         self._raise_error()
         if self._closed:
             raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
-        self._queue.put(item)
+        with self._count_lock:  # numbered in queue order; the writer thread never takes this lock
+            self._queue.put(item)
+            self._submitted += 1
+            return self._submitted
 
-    def submit_alone(self, work: Maintenance) -> None:
+    def submit_alone(self, work: Maintenance) -> int:
         """Queue ``work`` to run by itself between batches."""
-        self.submit(_Alone(work))
+        return self.submit(_Alone(work))
+
+    def committed(self, number: int) -> bool:
+        """Whether the write numbered ``number`` (and so every one queued before it) is committed."""
+        return self._applied >= number
 
     def run_alone(self, work: Maintenance) -> None:
         """Queue ``work`` to run by itself between batches, and wait for it."""
@@ -110,11 +127,14 @@ class Writer:
     def _wait(self) -> None:
         if threading.current_thread() is self._thread or not self._thread.is_alive() or self._closed:
             return
+        if self._applied == self._submitted:
+            return  # every write queued before this call is committed already: no round trip to the writer
         marker = threading.Event()
         with self._flush_lock:
             self._flushing += 1
         try:
             self._queue.put(marker)
+            self._wake.set()
             while not marker.wait(0.5):
                 if not self._thread.is_alive():
                     break
@@ -152,10 +172,12 @@ class Writer:
                     continue
                 if isinstance(item, _Alone):
                     self._guard(item.work, db)
+                    self._applied += 1
                     continue
                 batch = [item]
+                self._wake.clear()  # before reading _flushing: a flush counted after this also sets it again
                 if self._queue.qsize() < BATCH_SIZE and not self._flushing:
-                    time.sleep(LINGER_S)
+                    self._wake.wait(LINGER_S)
                 while len(batch) < BATCH_SIZE and held is None:
                     try:
                         nxt = self._queue.get_nowait()
@@ -166,6 +188,7 @@ class Writer:
                     else:
                         batch.append(nxt)
                 finished = self._commit(db, batch)
+                self._applied += len(batch)
                 if finished and self._on_finished is not None:
                     self._on_finished(finished)
         finally:
@@ -206,3 +229,45 @@ class Writer:
         except TraceError as e:
             self._error = e
 
+
+
+class Settled:
+    """Which queued writes can change the settled (finished) requests of each conversation.
+
+    A settled request changes only through ``update_request``; the store notes here the number of each such
+    write under the request's conversation (``"*"`` when it does not know the conversation, or for
+    maintenance, which deletes rows). A read of one conversation's settled requests then waits only until
+    those writes are committed, not for the whole queue: the router reads them before routing every request.
+    """
+
+    ANY = "*"
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conversation: dict[str, str | None] = {}  # request id -> conversation, while the request runs
+        self._last: dict[str, int] = {}  # conversation -> number of its last queued write
+
+    def started(self, request_id: str, conversation: str | None) -> None:
+        with self._lock:
+            if len(self._conversation) >= self.LIMIT:
+                self._conversation.clear()  # forgotten requests count under ANY: slower reads, never wrong ones
+            self._conversation[request_id] = conversation
+
+    def conversation(self, request_id: str, *, final: bool) -> str | None:
+        """The conversation an update of ``request_id`` touches (``ANY`` if unknown); forgets a finished one."""
+        with self._lock:
+            if request_id not in self._conversation:
+                return self.ANY
+            return self._conversation.pop(request_id) if final else self._conversation[request_id]
+
+    def touched(self, conversation: str, number: int, committed: Callable[[int], bool]) -> None:
+        with self._lock:
+            if len(self._last) >= self.LIMIT:
+                self._last = {c: n for c, n in self._last.items() if not committed(n)}
+            self._last[conversation] = max(number, self._last.get(conversation, 0))
+
+    def wait_for(self, conversation: str) -> int:
+        """The number of the last queued write that can change ``conversation``'s settled requests."""
+        with self._lock:
+            return max(self._last.get(conversation, 0), self._last.get(self.ANY, 0))

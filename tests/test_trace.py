@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -108,6 +109,7 @@ def test_find_request_by_unique_prefix(tmp_path):
 
 WRITER = """
 import sys
+import threading
 from hybrid.trace import TraceStore, new_id
 store = TraceStore(sys.argv[1])
 for i in range(int(sys.argv[2])):
@@ -127,3 +129,46 @@ def test_several_processes_can_write_at_once(tmp_path):
     rows = store.recent(500)
     assert len(rows) == 75 and {r.status for r in rows} == {"done"}
     assert len({r.rev for r in rows}) == 75
+
+
+def _hold_writer(store: TraceStore) -> tuple[threading.Event, list[bool]]:
+    """Block the writer thread until the returned event is set (or 10 s pass); returns the event and a list
+    that gets True if the hold ran out instead."""
+    release, ran_out = threading.Event(), []
+    store._writer.submit_alone(lambda db: ran_out.append(not release.wait(10)))
+    return release, ran_out
+
+
+def test_a_conversations_settled_turns_include_writes_still_queued(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    release, _ = _hold_writer(store)
+    done = new_id()
+    store.start_request(done, task="chat", messages=[{"role": "user", "content": "a"}], params={},
+                        metadata={"conversation_id": "c1"})
+    store.update_request(done, status="done", backend="sonnet", is_local=False)
+    running = write_request(store)
+    store.update_request(running, metadata={"conversation_id": "c1"})
+    threading.Timer(0.2, release.set).start()  # the read must wait for the queued rows, however long that takes
+    settled = store.settled_in_conversation("c1")
+    assert [(r.id, r.status, r.backend) for r in settled] == [(done, "done", "sonnet")]
+    store.close()
+
+
+def test_a_conversation_read_does_not_wait_for_other_conversations_writes(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    first = new_id()
+    store.start_request(first, task="chat", messages=[{"role": "user", "content": "a"}], params={},
+                        metadata={"conversation_id": "c1"})
+    store.update_request(first, status="done")
+    store.flush()
+    release, ran_out = _hold_writer(store)
+    other = new_id()
+    store.start_request(other, task="chat", messages=[{"role": "user", "content": "b"}], params={},
+                        metadata={"conversation_id": "c2"})
+    store.update_request(other, status="done")
+    assert [r.id for r in store.settled_in_conversation("c1")] == [first]
+    release.set()
+    store.flush()
+    assert ran_out == [False]  # the read came back while the writer was still held
+    assert [r.id for r in store.settled_in_conversation("c2")] == [other]
+    store.close()
