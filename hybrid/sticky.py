@@ -92,8 +92,8 @@ def tag(request: Request, trace: ConversationSource | None) -> Request:
 def escalation(request: Request, trace: ConversationSource | None) -> Escalation | None:
     """The first earlier turn of ``request``'s conversation answered by a cloud backend, if any."""
     conversation = request.metadata.get("conversation_id")
-    if trace is None or not conversation:
-        return None
+    if trace is None or not conversation or str(request.metadata.get("turn", "1")) == "1":
+        return None  # a first turn has no earlier turn to have escalated (and needs no trace read)
     for record in trace.settled_in_conversation(str(conversation)):
         if record.status == "done" and record.is_local is False and record.backend:
             return Escalation(record.backend, int(record.metadata.get("turn", 1)))

@@ -91,6 +91,14 @@ def test_an_explicit_conversation_id_links_single_prompts(tmp_path):
     assert trace.get_request(second.request_id).metadata["turn"] == "2"
 
 
+def test_the_same_first_question_asked_twice_is_not_one_conversation(tmp_path):
+    router, _, _ = scripted_router(tmp_path, 0.9, 0.1)
+    first = router.complete(Request.from_prompt("What is a monad?"))
+    again = router.complete(Request.from_prompt("What is a monad?"))  # a new chat, not a later turn
+    assert (first.backend, again.backend) == ("sonnet", "smollm2")
+    assert "kept on" not in again.decision.explain()
+
+
 def test_privacy_and_pinned_tasks_beat_stickiness(tmp_path):
     router, _, _ = scripted_router(tmp_path, 0.9, 0.1, 0.1)
     router.complete(Request.from_prompt("Prove it", metadata={"conversation_id": "c"}))
