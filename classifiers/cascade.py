@@ -4,8 +4,8 @@ These are priors, not fitted weights, and every artifact card says so:
 
 * a fired answer check (cut off, no final answer, wrong arithmetic, ...) puts
   the score at ``check_floor`` or above; a draft no check fired on stays below it;
-* disagreement between several drafts raises the score by a noisy-OR with
-  weight ``disagreement_weight * (1 - agreement)``;
+* with several drafts, the learned score becomes ``disagreement_weight *
+  (1 - agreement) + (1 - disagreement_weight) * score``: disagreement dominates;
 * confidence: with per-token log-probabilities, ``confidence`` is the
   geometric-mean token probability ``exp(mean(logprobs))``. Below
   ``confident_at`` the learned score is pushed up by a noisy-OR with weight
