@@ -122,7 +122,7 @@ def assess(
     agreement, keep, why = draft_agreement(prompt, drafts)
     draft = drafts[keep]
     checks = run_draft_checks(prompt, draft)
-    base = rules.confidence(base_of(draft), DraftSignals.of(draft))
+    base = rules.confidence(base_of(draft), DraftSignals.of(draft, prompt))
     return verdict(base, checks, agreement, keep, why, rules)
 
 
