@@ -95,7 +95,8 @@ def make_card(
             **DraftRules().as_dict(),
             "note": (
                 "fixed priors, not fitted: a fired answer check scores at least check_floor; disagreement "
-                "between drafts raises the score; low token confidence pushes it up"
+                "between drafts outweighs the learned score; low token confidence, and a final number that is none "
+                "of a numeric multiple-choice question's options, push it up"
             ),
         },
         "scoring": scoring or {},

@@ -18,8 +18,10 @@ the training data, so out of domain it cannot drift far below prompt length.
 1. answer checks (:mod:`classifiers.checks`) on the kept draft: any fired check
    puts the score at ``check_floor`` or above, and its reason is the verdict;
 2. with several drafts, disagreement between them (:mod:`classifiers.agreement`)
-   raises the score (noisy-OR with weight ``disagreement_weight``); the draft
-   kept is the one the majority agrees with;
+   dominates the learned score (``w * disagreement + (1 - w) * base``, ``w =
+   disagreement_weight``), so drafts that disagree rank above drafts that agree,
+   also among drafts a check fired on; the draft kept is the one the majority
+   agrees with;
 3. otherwise the learned answer score (features whose sign is stable across
    data sets only) on top of the prompt-only logit, pushed up when the
    backend's token log-probabilities show low confidence.
@@ -120,7 +122,7 @@ def assess(
     agreement, keep, why = draft_agreement(prompt, drafts)
     draft = drafts[keep]
     checks = run_draft_checks(prompt, draft)
-    base = rules.confidence(base_of(draft), DraftSignals.of(draft))
+    base = rules.confidence(base_of(draft), DraftSignals.of(draft, prompt))
     return verdict(base, checks, agreement, keep, why, rules)
 
 
@@ -134,14 +136,23 @@ def verdict(
 ) -> DraftAssessment:
     """Checks first, then disagreement, then the learned ``base`` score (see the module docstring)."""
     fired = [c for c in checks if c.fired]
+    raised = _with_disagreement(base, agreement, rules)
     if fired:
-        score = rules.check_floor + (1.0 - rules.check_floor) * base
+        score = rules.check_floor + (1.0 - rules.check_floor) * raised
         reasons = tuple(c.reason or c.name for c in fired)
         return DraftAssessment(score, keep, checks, agreement, reasons)
     reasons = [f"no check fired; answer score {base:.2f}"]
-    disagreement = 0.0
     if agreement is not None:
-        disagreement = 1.0 - agreement
         reasons.append(f"{agreement_reason} (agreement {agreement:.2f})")
-    raised = 1.0 - (1.0 - base) * (1.0 - rules.disagreement_weight * disagreement)
     return DraftAssessment(rules.check_floor * raised, keep, checks, agreement, tuple(reasons))
+
+
+def _with_disagreement(base: float, agreement: float | None, rules: DraftRules) -> float:
+    """``base`` for one draft; with several, ``w * disagreement + (1 - w) * base`` (``w = disagreement_weight``).
+
+    With ``w >= 0.5`` drafts that disagree rank above drafts that agree, whatever the learned score says.
+    """
+    if agreement is None:
+        return base
+    w = rules.disagreement_weight
+    return w * (1.0 - agreement) + (1.0 - w) * base

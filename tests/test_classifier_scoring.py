@@ -9,7 +9,8 @@ import pytest
 from classifiers import DraftRules, classify_file, load_classifier
 from classifiers.data import read_labels
 from classifiers.evaluation import draft_scores, prompt_scores
-from hybrid.types import Draft, Request
+from classifiers.scoring import verdict
+from hybrid.types import CheckResult, Draft, Request
 
 MATHS = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -69,6 +70,18 @@ def test_disagreeing_drafts_raise_the_score_and_the_majority_is_kept(clf):
     assert any("disagree" in r for r in disagree.reasons)
     three = clf.assess_drafts(request, (Draft(OTHER), Draft(RIGHT), Draft(RIGHT.replace("sold", "sells"))))
     assert three.keep in (1, 2)
+
+
+def test_disagreement_outranks_the_learned_score_with_and_without_a_fired_check():
+    rules = DraftRules()
+    cut = (CheckResult("truncated", True, "draft cut off"),)
+    for checks in ((), cut):
+        sure_but_split = verdict(0.0, checks, 0.0, 0, "drafts disagree", rules)
+        doubtful_but_agreed = verdict(1.0, checks, 1.0, 0, "drafts agree", rules)
+        assert sure_but_split.score > doubtful_but_agreed.score
+    assert verdict(0.0, cut, 1.0, 0, "", rules).score >= rules.check_floor > verdict(0.9, (), 0.0, 0, "", rules).score
+    one_draft = [verdict(b, (), None, 0, "", rules).score for b in (0.2, 0.6)]
+    assert one_draft == pytest.approx([rules.check_floor * 0.2, rules.check_floor * 0.6])
 
 
 def test_prompt_only_never_ranks_below_prompt_length_on_a_left_out_set():
