@@ -27,6 +27,7 @@ from pathlib import Path
 from router import InstantBackend, percentile  # benchmarks/router.py, beside this script
 
 from hybrid.backends import build_backend
+from hybrid.events import Done, Failed, TextDelta
 from hybrid.router import NullTrace, Router
 from hybrid.runtime import load_classifier
 from hybrid.settings import Paths, load_settings
@@ -134,11 +135,15 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
         return first - t0, time.perf_counter() - t0, count
 
     def run_router(prompt: str) -> tuple[float, float, int]:
-        t0 = time.perf_counter()
-        first: list[float] = []
-        c = router.complete(Request.from_prompt(prompt, max_tokens=tokens),
-                            on_text=lambda _t: first or first.append(time.perf_counter()))
-        return first[0] - t0, time.perf_counter() - t0, c.usage.output_tokens
+        t0, first = time.perf_counter(), None
+        for event in router.run(Request.from_prompt(prompt, max_tokens=tokens)):  # streamed, as `hybrid ask` does
+            if isinstance(event, TextDelta):
+                first = first or time.perf_counter()
+            elif isinstance(event, Done):
+                return first - t0, time.perf_counter() - t0, event.completion.usage.output_tokens
+            elif isinstance(event, Failed):
+                raise event.error
+        raise RuntimeError("the router's event stream ended without an answer")
 
     def router_own_ttft() -> float:
         """The router's own time before the first token (classify, decide, trace writes), around an instant model."""
@@ -146,10 +151,11 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
         instant = Router(settings, backends, classifier, TraceStore(home / "own.db"))
         times = []
         for i in range(200):
-            t0, first = time.perf_counter(), []
-            instant.complete(Request.from_prompt(f"{PROMPT} {i}"), on_text=lambda _t: first or first.append(
-                time.perf_counter()))
-            times.append(first[0] - t0)
+            t0, first = time.perf_counter(), None
+            for event in instant.run(Request.from_prompt(f"{PROMPT} {i}")):
+                if isinstance(event, TextDelta) and first is None:
+                    first = time.perf_counter()
+            times.append(first - t0)
         instant.close()
         return statistics.median(times), percentile(times, 0.99)
 
