@@ -299,7 +299,10 @@ def _step_summary(kind: str, output) -> str:
     if kind == "fallback":
         return f"{output.get('from')} -> {output.get('to')}: {output.get('why')}"
     if kind == "draft":
-        fired = [c.get("reason") or c.get("name") for c in output.get("checks", []) if c.get("fired")]
+        from hybrid.draft_step import read_draft_step
+
+        found = read_draft_step(output)
+        fired = [c.reason or c.name for c in found.fired] if found else []
         drafts = len(output.get("drafts", [])) or 1
         agreement = output.get("agreement")
         return (f"{drafts} draft(s), score {output.get('score', 0):.3f}, escalate={output.get('escalate')}"

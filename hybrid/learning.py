@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hybrid.draft_step import read_draft_step
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, set_config_value
 from hybrid.trace import RequestRecord, TraceStore
@@ -70,40 +71,10 @@ class Answers:
     frontier: str | None = None
 
 
-@dataclass(frozen=True)
-class DraftStep:
-    """A cascade ``draft`` step as the trace holds it: the kept draft and the checks that fired on it."""
-
-    text: str
-    fired: tuple[str, ...] = ()
-
-
-def draft_step(output: object) -> DraftStep | None:
-    """Read a ``draft`` step's output: ``{"drafts": [...], "kept": i, "checks": [...]}``, or the older
-    ``{"draft": text}``; None when it holds neither."""
-    if not isinstance(output, dict):
-        return None
-    drafts, kept = output.get("drafts"), output.get("kept", 0)
-    if isinstance(drafts, list) and drafts:
-        index = kept if isinstance(kept, int) and 0 <= kept < len(drafts) else 0
-        text = drafts[index]
-    elif "draft" in output:
-        text = output["draft"]
-    else:
-        return None
-    checks = output.get("checks")
-    fired = tuple(
-        str(c.get("reason") or c.get("name") or "check")
-        for c in (checks if isinstance(checks, list) else [])
-        if isinstance(c, dict) and c.get("fired") is True
-    )
-    return DraftStep(str(text or ""), fired)
-
-
 def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
     for step in trace.steps(record.id):
-        found = draft_step(step.output) if step.kind == "draft" else None
+        found = read_draft_step(step.output) if step.kind == "draft" else None
         if found is not None:
             return Answers(found.text, record.output if record.is_local is False else None)
     if record.status == "done" and record.is_local:
@@ -118,7 +89,7 @@ def check_labels(trace: TraceStore, skip: set[str], limit: int = CHECK_SCAN) -> 
         if record.id in skip:
             continue
         for step in trace.steps(record.id):
-            found = draft_step(step.output) if step.kind == "draft" else None
+            found = read_draft_step(step.output) if step.kind == "draft" else None
             if found is not None and found.fired:
                 examples.append(LabelExample(record.id, record.prompt, found.text, 1, "check"))
                 break
@@ -250,7 +221,7 @@ def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[floa
         if record.classifier != version:
             continue
         for step in trace.steps(record.id):
-            found = draft_step(step.output) if step.kind == "draft" else None
+            found = read_draft_step(step.output) if step.kind == "draft" else None
             if found is not None and isinstance(step.output.get("score"), (int, float)):
                 scores.append(float(step.output["score"]))
                 failed += bool(found.fired)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hybrid.budget import CapStatus
+from hybrid.draft_step import read_draft_step
 from hybrid.errors import HybridError
 from hybrid.trace import RequestRecord, StepRecord
 
@@ -138,16 +139,6 @@ def _human(seconds: float) -> str:
     return f"{seconds / 60:g}m"
 
 
-def _draft_checks(step: StepRecord) -> list[dict] | None:
-    """The checks a draft step recorded, read defensively (older traces have none)."""
-    if step.kind != "draft" or not isinstance(step.output, dict):
-        return None
-    checks = step.output.get("checks")
-    if not isinstance(checks, list):
-        return None
-    return [c for c in checks if isinstance(c, dict)]
-
-
 def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecord]]) -> list[list[str]]:
     """For each local answer of a finished request, the names of the answer checks that fired.
 
@@ -158,9 +149,10 @@ def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecor
     if record.status != "done":
         return []
     steps = steps_of(record.id)
-    verdicts = [checks for checks in map(_draft_checks, steps) if checks is not None]
+    drafts = [read_draft_step(s.output) for s in steps if s.kind == "draft"]
+    verdicts = [d for d in drafts if d is not None and d.checked]  # older traces recorded no checks
     if verdicts:
-        return [[str(c.get("name", "?")) for c in checks if c.get("fired")] for checks in verdicts]
+        return [[c.name for c in d.fired] for d in verdicts]
     if not record.is_local or not record.output:
         return []
     from classifiers.checks import run_checks  # pure rules: no model, no I/O
