@@ -300,12 +300,20 @@ class Restorer:
         return self.redaction.restore(held)
 
     def wrap(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        """The backend's chunks with the originals restored; held text is released before the final chunk."""
-        for chunk in chunks:
-            text = self.feed(chunk.text)
-            if chunk.usage is not None or chunk.finish_reason:
-                text += self.flush()
-            yield dataclasses.replace(chunk, text=text)
-        tail = self.flush()
-        if tail:
-            yield Chunk(text=tail)
+        """The backend's chunks with the originals restored; held text is released before the final chunk.
+
+        Closing this stream closes the backend's (the SDK drops its HTTP response, llama.cpp stops).
+        """
+        try:
+            for chunk in chunks:
+                text = self.feed(chunk.text)
+                if chunk.usage is not None or chunk.finish_reason:
+                    text += self.flush()
+                yield dataclasses.replace(chunk, text=text)
+            tail = self.flush()
+            if tail:
+                yield Chunk(text=tail)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()

@@ -279,7 +279,8 @@ class _Run:
     def _decide(self) -> Decision:
         router, request = self.router, self.request
         t0 = time.perf_counter()
-        considered = router.guards.context(request, router.policy.cloud_for(request.task))  # privacy, budget, sticky
+        cloud = router.policy.cloud_for(request.task)
+        considered = router.guards.context(request, cloud)  # privacy, budget, sticky
         score = float(router.classifier.score(considered.scored))
         self.trace.add_step(
             self.id,
@@ -288,7 +289,7 @@ class _Run:
             output={"score": score, "classifier": router.classifier.version},
             duration_s=time.perf_counter() - t0,
         )
-        names = [*router.settings.routing.local, router.policy.cloud_for(request.task), *considered.backends]
+        names = [*router.settings.routing.local, cloud, *considered.backends]
         names += [request.pin] if request.pin in router.backends else []  # a pinned backend is health-checked too
         decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names),
                                         considered.context)
@@ -455,8 +456,7 @@ class _Run:
         parts: list[str] = []
         usage, finish_reason, logprobs = Usage(), None, []
         error: BaseException | None = None
-        raw = backend.stream(hold.sent)
-        stream = hold.wrap(raw)
+        stream = hold.wrap(backend.stream(hold.sent))  # closing it closes the backend's stream
         try:
             for chunk in stream:
                 self._check_cancel()
@@ -482,7 +482,6 @@ class _Run:
             raise
         finally:
             _close(stream)  # stops a backend still writing: the SDK closes its HTTP stream, llama.cpp stops
-            _close(raw)
             text = "".join(parts)
             cost = backend.price.cost(usage)
             self.trace.add_step(

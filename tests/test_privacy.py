@@ -143,6 +143,23 @@ def test_restorer_handles_placeholders_split_across_chunks():
         assert out == "ok a.b@mail.io and AKIAZ7QX3MPLR2TB9KWE."
 
 
+def test_closing_a_restored_stream_closes_the_backend_stream():
+    closed = []
+
+    def backend():
+        try:
+            yield Chunk(text="Dear [EMAIL_1], ")
+            yield Chunk(text="more to come")
+        finally:
+            closed.append(True)
+
+    stream = backend()  # held here, so only an explicit close (not garbage collection) can end it
+    restored = Restorer(Redaction({"[EMAIL_1]": "a.b@mail.io"})).wrap(stream)
+    next(restored)
+    restored.close()  # the router stopping a cancelled request mid-answer
+    assert closed == [True]
+
+
 def test_verdict_names_rules_and_where_not_the_values():
     scanner = PrivacyScanner(PrivacySettings())
     request = Request(messages=(Message("system", "be brief"), Message("user", SECRETS["GitHub token"][0])))
