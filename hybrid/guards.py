@@ -97,16 +97,3 @@ class Guards:
             raise LocalOnly(name, verdict.describe())
         reservation = self.budget.reserve(name, self.worst_case(sent, name))
         return CallHold(sent, redaction, reservation)
-
-
-def header_hints(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request metadata from the HTTP headers ``X-Hybrid-Conversation`` and ``X-Hybrid-Local-Only``."""
-    from hybrid.privacy import flag_from
-
-    hints = {}
-    conversation = sticky.conversation_from({}, headers)
-    if conversation:
-        hints["conversation_id"] = conversation
-    if flag_from({}, headers):
-        hints["local_only"] = "true"
-    return hints

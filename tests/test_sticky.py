@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -11,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hybrid.cli import main
-from hybrid.guards import header_hints
+from hybrid.server.common import header_hints
 from hybrid.server.openai_api import parse as parse_openai
 from hybrid.types import Draft, DraftAssessment, Message, Request
 from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI

@@ -14,7 +14,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
-from hybrid.guards import header_hints
+from hybrid.privacy import flag_from
+from hybrid.sticky import conversation_from
 from hybrid.types import Completion, Message, Request
 
 Kind = Literal[
@@ -128,6 +129,17 @@ def resolve_model(model: str, backends: Mapping[str, Any]) -> str | None:
 
 def model_ids(backends: Mapping[str, Any]) -> list[str]:
     return ["hybrid", "hybrid:local", "hybrid:cloud", *backends]
+
+
+def header_hints(headers: Mapping[str, str]) -> dict[str, str]:
+    """Request metadata from the HTTP headers ``X-Hybrid-Conversation`` and ``X-Hybrid-Local-Only``."""
+    hints = {}
+    conversation = conversation_from({}, headers)
+    if conversation:
+        hints["conversation_id"] = conversation
+    if flag_from({}, headers):
+        hints["local_only"] = "true"
+    return hints
 
 
 def routing_hints(task: str | None, parent_id: str | None, headers: Mapping[str, str]) -> dict[str, Any]:
