@@ -17,11 +17,14 @@ the training data, so out of domain it cannot drift far below prompt length.
 
 1. answer checks (:mod:`classifiers.checks`) on the kept draft: any fired check
    puts the score at ``check_floor`` or above, and its reason is the verdict;
-2. with several drafts, disagreement between them (:mod:`classifiers.agreement`)
-   dominates the learned score (``w * disagreement + (1 - w) * base``, ``w =
+2. with several drafts, disagreement between them (:mod:`classifiers.agreement`).
+   When the drafts voted on an extracted final answer (a letter, a number, JSON)
+   it dominates the learned score (``w * disagreement + (1 - w) * base``, ``w =
    disagreement_weight``), so drafts that disagree rank above drafts that agree,
-   also among drafts a check fired on; the draft kept is the one the majority
-   agrees with;
+   also among drafts a check fired on. When they could only be compared by word
+   similarity (open prompts) it is a weak hint, not a verdict: it moves the
+   learned logit by ``similarity_weight * (1 - agreement)``. Either way the
+   draft kept is the one the majority agrees with;
 3. otherwise the learned answer score (features whose sign is stable across
    data sets only) on top of the prompt-only logit, pushed up when the
    backend's token log-probabilities show low confidence.
@@ -100,14 +103,16 @@ def run_draft_checks(prompt: str, draft: Draft) -> tuple[CheckResult, ...]:
     return tuple(run_checks(prompt, draft.text, draft.finish_reason))
 
 
-def draft_agreement(prompt: str, drafts: Sequence[Draft]) -> tuple[float | None, int, str]:
-    """``(agreement in [0, 1], index of the majority draft, reason)``; ``(None, 0, "")`` for a single draft."""
+def draft_agreement(prompt: str, drafts: Sequence[Draft]) -> tuple[float | None, int, str, bool]:
+    """``(agreement in [0, 1], index of the majority draft, reason, voted)``; ``(None, 0, "", False)`` for a
+    single draft. ``voted``: the drafts were compared on extracted final answers, not by word similarity."""
     if len(drafts) < 2:
-        return None, 0, ""
+        return None, 0, "", False
     from .agreement import agreement
 
     result = agreement(prompt, [d.text for d in drafts])
-    return float(result.agreement), int(result.keep), result.reason
+    voted = any(a is not None for a in result.answers)
+    return float(result.agreement), int(result.keep), result.reason, voted
 
 
 def assess(
@@ -119,11 +124,11 @@ def assess(
     """The cascade's verdict on ``drafts`` of ``prompt``; ``base_of(draft)`` is the learned answer score."""
     if not drafts:
         raise ClassifierError("no draft to assess; fix: pass at least one local draft")
-    agreement, keep, why = draft_agreement(prompt, drafts)
+    agreement, keep, why, voted = draft_agreement(prompt, drafts)
     draft = drafts[keep]
     checks = run_draft_checks(prompt, draft)
     base = rules.confidence(base_of(draft), DraftSignals.of(draft, prompt))
-    return verdict(base, checks, agreement, keep, why, rules)
+    return verdict(base, checks, agreement, keep, why, rules, voted=voted)
 
 
 def verdict(
@@ -133,10 +138,12 @@ def verdict(
     keep: int,
     agreement_reason: str,
     rules: DraftRules,
+    *,
+    voted: bool = True,
 ) -> DraftAssessment:
     """Checks first, then disagreement, then the learned ``base`` score (see the module docstring)."""
     fired = [c for c in checks if c.fired]
-    raised = _with_disagreement(base, agreement, rules)
+    raised = _with_disagreement(base, agreement, rules, voted)
     if fired:
         score = rules.check_floor + (1.0 - rules.check_floor) * raised
         reasons = tuple(c.reason or c.name for c in fired)
@@ -147,12 +154,17 @@ def verdict(
     return DraftAssessment(rules.check_floor * raised, keep, checks, agreement, tuple(reasons))
 
 
-def _with_disagreement(base: float, agreement: float | None, rules: DraftRules) -> float:
-    """``base`` for one draft; with several, ``w * disagreement + (1 - w) * base`` (``w = disagreement_weight``).
+def _with_disagreement(base: float, agreement: float | None, rules: DraftRules, voted: bool) -> float:
+    """``base`` for one draft; with several that voted, ``w * disagreement + (1 - w) * base`` (``w =
+    disagreement_weight``); compared by similarity only, ``base``'s logit plus ``similarity_weight *
+    disagreement``.
 
-    With ``w >= 0.5`` drafts that disagree rank above drafts that agree, whatever the learned score says.
+    With ``w >= 0.5`` drafts whose final answers disagree rank above drafts that agree, whatever the learned
+    score says.
     """
     if agreement is None:
         return base
+    if not voted:
+        return float(sigmoid(logit(base) + rules.similarity_weight * (1.0 - agreement)))
     w = rules.disagreement_weight
     return w * (1.0 - agreement) + (1.0 - w) * base

@@ -20,6 +20,7 @@ from classifiers.checks import (
     refusal,
     repetition,
     run_checks,
+    unsupported,
 )
 from classifiers.checks.extract import final_json, final_letter, final_number
 from classifiers.checks.prompt_kind import JSON, MATH, MULTIPLE_CHOICE, OPEN, option_letters, prompt_kind
@@ -127,7 +128,7 @@ def _fired_names(prompt: str, answer: str, finish_reason: str | None = None) -> 
 def test_run_checks_reports_every_check_in_order():
     results = run_checks(NATALIA_Q, NATALIA_GOLD)
     assert tuple(r.name for r in results) == CHECK_NAMES
-    assert len(ALL_CHECKS) == len(CHECK_NAMES) == 7
+    assert len(ALL_CHECKS) == len(CHECK_NAMES) == 8
     assert fired(results) == ()
     assert all(r.reason == "" for r in results)
 
@@ -268,6 +269,49 @@ def test_arithmetic_evaluates_without_eval():
     assert arithmetic.evaluate("__import__('os').system('true')") == ()
     assert arithmetic.evaluate("9 ^ 9 ^ 9") == ()  # bounded exponent: skipped, not computed
     assert arithmetic.evaluate("1 / 0") == ()
+
+
+# -- unsupported_answer ---------------------------------------------------------------------------------------
+
+QUIZ_Q = (
+    "Students at Highridge High earn 2 points for each correct answer during a quiz bowl If a student correctly "
+    "answers all the questions in a round, the student is awarded an additional 4 point bonus. They played a total "
+    "of five rounds each consisting of five questions. If James only missed one question, how many points did he get?"
+)
+# GSM8K train's own gold solution to it: the working ends on 64, the final line says 66.
+QUIZ_GOLD_SLIP = (
+    "If James only missed one question in all five rounds of five questions, he correctly answered 5 * 5 - 1 = "
+    "<<5*5-1=24>>24 questions\nBefore the bonus, James earned 24 correct answers * 2 points/answer = <<24*2=48>>48 "
+    "points.\nSince missing one question would only disqualify him from receiving a bonus in one round, he would "
+    "earn a bonus for 5-1=<<5-1=4>>4 rounds.\nHe should expect a bonus of 4 rounds* 4 points/round= <<4*4=16>>16 "
+    "points.\nIncluding his bonus, James scored a total of 48 + 16 = <<48+16=64>>64 points.\n#### 66"
+)
+
+
+def test_unsupported_answer_fires_when_the_final_number_is_not_in_the_working():
+    result = unsupported.check(QUIZ_Q, QUIZ_GOLD_SLIP)
+    assert result.fired
+    assert result.reason == "the final answer 66 appears nowhere in the draft's working or the question"
+    assert unsupported.check(NATALIA_Q, NATALIA_GOLD.replace("#### 72", "The answer is 96.")).fired
+
+
+@pytest.mark.parametrize(
+    ("prompt", "answer"),
+    [
+        (NATALIA_Q, NATALIA_GOLD),
+        (NATALIA_Q, NATALIA_GOLD.replace("#### 72", "The answer is 72.")),
+        (NATALIA_Q, "The answer is 72."),  # no working to compare with
+        (NATALIA_Q, "She sold 24 clips in May.\nShe sold 72 clips altogether."),  # no marked final answer
+        # A unit written onto the number, and an amount restated in hundredths (GSM8K gold solutions).
+        (NATALIA_Q, "2 wheels * 10ml of oil per wheel = 20ml of oil.\nShe needs 20 + 5 = 25ml of oil.\n#### 25"),
+        (NATALIA_Q, "6/12 = $0.50 a can, .50-.25 = $0.25 more expensive per can\n#### 25"),
+        (NATALIA_Q, "10 / 3 = 33.33 per friend, so 33.33 rounds to\nThe answer is 33."),
+        (TAPE_Q, TAPE_MIXTRAL),  # not a word problem: multiple choice has its own checks
+        ("Capital of France?", "It has 2 airports and 20 districts. The answer is Paris."),
+    ],
+)
+def test_unsupported_answer_stays_silent_on_supported_or_unworked_answers(prompt, answer):
+    assert not unsupported.check(prompt, answer).fired
 
 
 # -- code_parses ----------------------------------------------------------------------------------------------

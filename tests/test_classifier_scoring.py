@@ -110,3 +110,52 @@ def test_real_smollm2_drafts_that_fail_a_check_are_rejected_with_its_reason(clf)
         assert v.reasons == tuple(c.reason for c in v.fired) and all(v.reasons)
     wrong_rejected = sum(1 for e, v in zip(examples, verdicts) if v.fired and e.weak_quality == 0)
     assert wrong_rejected == len(rejected) or wrong_rejected >= len(rejected) - 1
+
+
+# AlpacaEval-style open prompt and a numeric multiple-choice one (MMLU-Pro style).
+OPEN_PROMPT = "Write a short note to a colleague thanking them for covering my shift on Friday."
+SHORT_OPEN = "Thanks for Friday!"
+LONG_OPEN = (
+    "Hi Sam,\n\nThank you so much for covering my shift on Friday. I know it was short notice and that you had "
+    "plans of your own, and I really appreciate you stepping in. Everything went smoothly thanks to you, and the "
+    "team mentioned how calm the evening was. Please let me know whenever I can return the favour; I owe you one.\n\n"
+    "Best,\nAlex"
+)
+CHOICE_PROMPT = "What is 12 * 12?\nA. 124\nB. 144\nC. 154\nD. 164"
+SHORT_CHOICE = "12 * 12 = 144. The answer is (B)."
+LONG_CHOICE = (
+    "Let us think step by step. Multiplying twelve by twelve can be done as 12 * 10 + 12 * 2, which is 120 + 24. "
+    "Another way is to note that 12 squared equals (10 + 2) squared, that is 100 + 40 + 4 = 144. Checking each of "
+    "the options against this value, option A is too small, options C and D are too large, and option B matches "
+    "exactly, so after considering every option in turn the answer is (B)."
+)
+
+
+def test_answer_length_leans_by_the_kind_of_prompt(clf):
+    """A short answer to an open prompt ranks above a full one; on a question with one right answer the long,
+    laboured draft ranks above the short one (no check fires on any of them)."""
+    def score(prompt: str, answer: str) -> float:
+        verdict_ = clf.assess_drafts(Request.from_prompt(prompt), (Draft(answer, "stop"),))
+        assert not verdict_.fired
+        return verdict_.score
+
+    assert score(OPEN_PROMPT, SHORT_OPEN) > score(OPEN_PROMPT, LONG_OPEN)
+    assert score(CHOICE_PROMPT, LONG_CHOICE) > score(CHOICE_PROMPT, SHORT_CHOICE)
+    flat = load_classifier(None, rules=DraftRules(answer_length_weight=0.0))
+    lean = clf.assess_drafts(Request.from_prompt(OPEN_PROMPT), (Draft(SHORT_OPEN),)).score
+    assert flat.assess_drafts(Request.from_prompt(OPEN_PROMPT), (Draft(SHORT_OPEN),)).score < lean
+
+
+def test_open_drafts_that_differ_in_words_only_nudge_the_score(clf):
+    """Two answers to an open prompt can differ in every word and both be fine: word similarity moves the score
+    a little and never outranks a clearly doubtful draft, unlike two drafts whose final answers disagree."""
+    request = Request.from_prompt(OPEN_PROMPT)
+    alike = clf.assess_drafts(request, (Draft(LONG_OPEN), Draft(LONG_OPEN.replace("Sam", "Kim"))))
+    unlike = clf.assess_drafts(request, (Draft(LONG_OPEN), Draft("Cheers for Friday, you saved me. Drinks on me.")))
+    assert unlike.agreement < alike.agreement
+    assert alike.score < unlike.score < alike.score + 0.2
+    rules = DraftRules()
+    for voted, split_wins in ((False, False), (True, True)):
+        split = verdict(0.2, (), 0.0, 0, "", rules, voted=voted).score
+        agreed = verdict(0.6, (), 1.0, 0, "", rules, voted=voted).score
+        assert (split > agreed) is split_wins

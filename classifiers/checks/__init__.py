@@ -10,6 +10,7 @@ them together fit inside a routing decision.
 ``cut_off``      finish_reason = length, an unclosed code fence, or a sentence left unfinished
 ``final_answer`` no letter / number / JSON where the prompt asks for one (see :mod:`.prompt_kind`)
 ``arithmetic``   stated arithmetic that does not re-compute (``48/2 = 25``)
+``unsupported_answer`` a worked maths answer whose final number appears nowhere in its working
 ``code_parses``  a Python block that ``ast.parse`` rejects; JSON that does not parse
 ``refusal``      a refusal or apology instead of an answer
 ``repetition``   a draft that loops
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 from hybrid.types import CheckResult
 
-from . import arithmetic, code_parses, cut_off, final_answer, language, refusal, repetition
+from . import arithmetic, code_parses, cut_off, final_answer, language, refusal, repetition, unsupported
 
 Check = Callable[..., CheckResult]
 
@@ -35,6 +36,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     cut_off.check,
     final_answer.check,
     arithmetic.check,
+    unsupported.check,
     code_parses.check,
     refusal.check,
     repetition.check,
@@ -44,6 +46,7 @@ CHECK_NAMES: tuple[str, ...] = (
     cut_off.NAME,
     final_answer.NAME,
     arithmetic.NAME,
+    unsupported.NAME,
     code_parses.NAME,
     refusal.NAME,
     repetition.NAME,
