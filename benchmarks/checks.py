@@ -98,10 +98,10 @@ def _cell(count: int, n: int) -> str:
 
 def print_check_table(columns: dict[str, list[tuple[str, str]]]) -> None:
     counts = {name: fire_counts(pairs) for name, pairs in columns.items()}
-    print("  ".join([f"{'check':13}"] + [f"{name:>12}" for name in columns]))
+    print("  ".join([f"{'check':18}"] + [f"{name:>12}" for name in columns]))
     print("  ".join([" " * 13] + [f"{'n=' + str(len(pairs)):>12}" for pairs in columns.values()]))
     for check in (*CHECK_NAMES, "any"):
-        print("  ".join([f"{check:13}"] + [_cell(counts[name][check], len(pairs)) for name, pairs in columns.items()]))
+        print("  ".join([f"{check:18}"] + [_cell(counts[name][check], len(pairs)) for name, pairs in columns.items()]))
 
 
 # -- speed -----------------------------------------------------------------------------------------------------
