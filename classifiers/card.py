@@ -95,8 +95,11 @@ def make_card(
             **DraftRules().as_dict(),
             "note": (
                 "fixed priors, not fitted: a fired answer check scores at least check_floor; disagreement "
-                "between drafts outweighs the learned score; low token confidence, and a final number that is none "
-                "of a numeric multiple-choice question's options, push it up"
+                "between drafts' final answers outweighs the learned score, word dissimilarity between open answers "
+                "nudges it; a short answer to an open prompt and a long one to a checkable prompt lean to "
+                "escalation (answer_length_weight logits per e-fold from 600 characters, at most one e-fold); low "
+                "token confidence, and a final number that is none of a numeric multiple-choice question's "
+                "options, push it up"
             ),
         },
         "scoring": scoring or {},

@@ -22,7 +22,7 @@ These are priors, not fitted weights, and every artifact card says so:
   answer to an open prompt and a *long* answer to a checkable one (multiple
   choice, maths, JSON) lean towards escalation. The learned score's logit moves
   by ``answer_length_weight`` per e-fold of length from ``LENGTH_CENTER``
-  characters. Learned from the data, answer length flips sign between
+  characters, counting at most ``MAX_LEAN`` e-folds either way. Learned from the data, answer length flips sign between
   AlpacaEval and MMLU-Pro, which is why the learned model holds it at zero;
   the flip follows the prompt's kind: judges of open answers mark short,
   thin answers down (the weak answers that lost on Arena-style judging were the
@@ -40,17 +40,22 @@ from hybrid.types import Draft
 
 #: The answer length (characters) the length rule leans from.
 LENGTH_CENTER = 600
+#: The most the lean counts, in e-folds either way (about 220 and 1,630 characters): it reorders drafts the
+#: learned score is unsure of, and cannot by itself escalate a terse, right answer ("Positive.", "Bonjour.").
+MAX_LEAN = 1.0
 
 
 def length_lean(prompt: str, answer: str) -> float:
-    """How far the answer's length points to a weak draft, in e-folds of characters from ``LENGTH_CENTER``.
+    """How far the answer's length points to a weak draft, in e-folds of characters from ``LENGTH_CENTER``,
+    at most ``MAX_LEAN`` either way.
 
     Positive leans to escalation: a short answer to an open prompt, a long answer to a checkable one.
     """
     from .checks.prompt_kind import OPEN, prompt_kind
 
     folds = math.log1p(len(answer)) - math.log1p(LENGTH_CENTER)
-    return -folds if prompt_kind(prompt) == OPEN else folds
+    lean = -folds if prompt_kind(prompt) == OPEN else folds
+    return max(-MAX_LEAN, min(MAX_LEAN, lean))
 
 
 @dataclass(frozen=True)

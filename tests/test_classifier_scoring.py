@@ -119,6 +119,10 @@ LONG_OPEN = (
     "Hi Sam,\n\nThank you so much for covering my shift on Friday. I know it was short notice and that you had "
     "plans of your own, and I really appreciate you stepping in. Everything went smoothly thanks to you, and the "
     "team mentioned how calm the evening was. Please let me know whenever I can return the favour; I owe you one.\n\n"
+    "I also wanted to say that the notes you left for Saturday's crew were clear and thorough: they found the "
+    "stock counts, the open orders and the till float exactly where you said, and nobody had to call me. That kind "
+    "of care makes a real difference to the whole team, and I will make sure our manager hears about it. If you "
+    "ever need a Friday off yourself, just tell me a few days ahead and the shift is yours to swap.\n\n"
     "Best,\nAlex"
 )
 CHOICE_PROMPT = "What is 12 * 12?\nA. 124\nB. 144\nC. 154\nD. 164"
@@ -127,23 +131,32 @@ LONG_CHOICE = (
     "Let us think step by step. Multiplying twelve by twelve can be done as 12 * 10 + 12 * 2, which is 120 + 24. "
     "Another way is to note that 12 squared equals (10 + 2) squared, that is 100 + 40 + 4 = 144. Checking each of "
     "the options against this value, option A is too small, options C and D are too large, and option B matches "
-    "exactly, so after considering every option in turn the answer is (B)."
+    "exactly. To be thorough, 12 * 12 can also be computed as 144 by doubling 72, which is 6 * 12, or by adding "
+    "twelve twelves one after another: 12, 24, 36, 48, 60, 72, 84, 96, 108, 120, 132, 144. Every method gives the "
+    "same value. Squaring by the identity (a + b)^2 with a = 11 and b = 1 gives 121 + 22 + 1 = 144 once more, "
+    "so after considering every option in turn the answer is (B)."
 )
 
 
 def test_answer_length_leans_by_the_kind_of_prompt(clf):
-    """A short answer to an open prompt ranks above a full one; on a question with one right answer the long,
-    laboured draft ranks above the short one (no check fires on any of them)."""
-    def score(prompt: str, answer: str) -> float:
-        verdict_ = clf.assess_drafts(Request.from_prompt(prompt), (Draft(answer, "stop"),))
+    """Against the same classifier without the rule: a short answer to an open prompt and a long, laboured one to
+    a question with one right answer score higher; a full open answer and a terse right choice score lower (no
+    check fires on any of them)."""
+    assert len(LONG_OPEN) > 700 and len(LONG_CHOICE) > 700  # longer than the rule's 600-character centre
+    flat = load_classifier(None, rules=DraftRules(answer_length_weight=0.0))
+
+    def score(model, prompt: str, answer: str) -> float:
+        verdict_ = model.assess_drafts(Request.from_prompt(prompt), (Draft(answer, "stop"),))
         assert not verdict_.fired
         return verdict_.score
 
-    assert score(OPEN_PROMPT, SHORT_OPEN) > score(OPEN_PROMPT, LONG_OPEN)
-    assert score(CHOICE_PROMPT, LONG_CHOICE) > score(CHOICE_PROMPT, SHORT_CHOICE)
-    flat = load_classifier(None, rules=DraftRules(answer_length_weight=0.0))
-    lean = clf.assess_drafts(Request.from_prompt(OPEN_PROMPT), (Draft(SHORT_OPEN),)).score
-    assert flat.assess_drafts(Request.from_prompt(OPEN_PROMPT), (Draft(SHORT_OPEN),)).score < lean
+    for prompt, answer, raised in ((OPEN_PROMPT, SHORT_OPEN, True), (OPEN_PROMPT, LONG_OPEN, False),
+                                   (CHOICE_PROMPT, LONG_CHOICE, True), (CHOICE_PROMPT, SHORT_CHOICE, False)):
+        assert (score(clf, prompt, answer) > score(flat, prompt, answer)) is raised, answer[:20]
+    # The lean reorders; it cannot by itself escalate a terse, right answer to a short task.
+    for prompt, terse in (("What is the sentiment of this review: 'I loved it'?", "Positive."),
+                          ("Translate 'good morning' to French.", "Bonjour.")):
+        assert score(clf, prompt, terse) < clf.draft_threshold
 
 
 def test_open_drafts_that_differ_in_words_only_nudge_the_score(clf):
