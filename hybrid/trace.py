@@ -258,8 +258,22 @@ _STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
 FINAL_STATUSES = ("done", "failed", "cancelled")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False)
-"""Stateless, so reused (``json.dumps(**kw)`` builds an encoder per call); trace values are plain data, never
-circular, so the encoder keeps no record of the containers it is inside."""
+"""Trace values are plain data, never circular: the encoder keeps no record of the containers it is inside."""
+
+
+def _fast_encode(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` without its setup on every call: CPython's C encoder, made once (it keeps no state
+    between calls when nothing is checked for cycles). Elsewhere, ``encoder.encode`` itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.check_circular or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    c_encode = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+                    encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_encode = _fast_encode(_ENCODER)
 
 
 class TraceStore:
@@ -415,12 +429,12 @@ class TraceStore:
     def _json(self, value: Any, texts: Interner) -> str | None:
         if value is None:
             return None
-        encoded = _ENCODER.encode(value)
+        encoded = _encode(value)
         if not self._may_hold_secret(encoded):  # the common case: no walk over the value in Python
             interned = texts.json_text(encoded)
             if interned is not None:
                 return interned
-        return _ENCODER.encode(texts.deep(value, self._scrub))
+        return _encode(texts.deep(value, self._scrub))
 
     def _may_hold_secret(self, text: str) -> bool:
         """Whether scrubbing could change a string written as (part of) ``text``."""

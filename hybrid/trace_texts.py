@@ -83,6 +83,8 @@ class Interner:
         if '\\"' in encoded:
             return None
         parts = encoded.split('"')
+        if max(map(len, parts)) < INTERN_MIN and _ESCAPED_REF not in encoded:
+            return encoded
         changed = False
         for i in range(1, len(parts), 2):
             part = parts[i]
