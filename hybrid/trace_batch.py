@@ -120,7 +120,7 @@ def apply(db: sqlite3.Connection, batch: Sequence[Row]) -> list[str]:
     if requests:
         _write_requests(db, requests)
     if steps:
-        _insert_steps(db, steps, fresh={rid for rid, p in requests.items() if p.inserted})
+        _insert_steps(db, steps)
     for statement in statements:
         db.execute(statement.sql, statement.args)
     return finished
@@ -142,12 +142,12 @@ def _write_requests(db: sqlite3.Connection, requests: dict[str, _Pending]) -> No
         _insert_many(db, "requests", REQUEST_INSERT_COLUMNS, inserts)
 
 
-def _insert_steps(db: sqlite3.Connection, steps: list[Step], fresh: set[str]) -> None:
-    """Number each step after its request's last one: a request inserted in this batch (``fresh``) has none yet."""
-    older = list({s.request_id for s in steps} - fresh)
+def _insert_steps(db: sqlite3.Connection, steps: list[Step]) -> None:
+    """Number each step after the last one its request already has (one indexed lookup per request)."""
+    ids = list({s.request_id: None for s in steps})
     last: dict[str, int] = {}
-    for i in range(0, len(older), ROWS_PER_STATEMENT):
-        chunk = older[i : i + ROWS_PER_STATEMENT]
+    for i in range(0, len(ids), ROWS_PER_STATEMENT):
+        chunk = ids[i : i + ROWS_PER_STATEMENT]
         last.update(db.execute(
             f"SELECT request_id, MAX(seq) FROM steps WHERE request_id IN ({', '.join('?' * len(chunk))})"
             " GROUP BY request_id", chunk,

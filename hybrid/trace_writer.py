@@ -2,7 +2,9 @@
 
 What is guaranteed (README "The trace"):
 
-- Writes are applied in the order they were queued, by one connection, in batched transactions.
+- Writes take effect in the order they were queued, by one connection, in batched transactions; a batch is
+  written in a few statements (``hybrid/trace_batch.py``), which leaves the rows that applying its writes one
+  by one would. If a batch fails, its writes are applied one by one, so the others still land.
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
 - ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
   of the same database file in this process (``flush_all``), so a process always reads its own writes,
