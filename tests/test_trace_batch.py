@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hybrid.trace import _ENCODER, TraceStore, new_id
 from hybrid.trace_texts import Interner
+from hybrid.trace_writer import Writer
 
 LONG = "The meeting moved to Thursday; everyone should bring the quarterly numbers. "
 SECRET = "hunter2-secret-value"
@@ -104,3 +107,25 @@ def test_json_without_a_walk_writes_what_the_walk_wrote(tmp_path):
 
     check()
     store.close()
+
+
+def test_a_full_queue_makes_the_caller_wait_and_drops_nothing(tmp_path):
+    applied: list[int] = []
+    writer = Writer(lambda: sqlite3.connect(tmp_path / "w.db", isolation_level=None, check_same_thread=False),
+                    lambda db, rows: applied.extend(rows) or [], where="w", queue_size=2)
+    release = threading.Event()
+    writer.submit_alone(lambda db: release.wait(10))  # the writer is busy; the queue fills
+    writer.submit(1)
+    writer.submit(2)
+    third = threading.Thread(target=writer.submit, args=(3,))
+    third.start()
+    time.sleep(0.2)
+    assert third.is_alive()  # waiting for room, not dropped
+    flushed = threading.Thread(target=writer.flush)
+    flushed.start()  # a flush queues its marker past the bound: it cannot deadlock behind the waiting caller
+    release.set()
+    third.join(10)
+    flushed.join(10)
+    writer.flush()
+    assert applied == [1, 2, 3] and not third.is_alive() and not flushed.is_alive()
+    writer.close()
