@@ -187,9 +187,29 @@ def _index_policy_lookups(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX steps_kind_created ON steps(kind, created_at)")
 
 
+def _lookup_columns(db: sqlite3.Connection) -> None:
+    """Conversations are found by plain columns, not by an index over the metadata JSON (parsed again for every
+    row written), and the spend index holds only backend calls, the only steps budgets sum."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN conversation_id TEXT;
+        ALTER TABLE requests ADD COLUMN thread TEXT;
+        UPDATE requests SET conversation_id = json_extract(metadata, '$.conversation_id'),
+            thread = json_extract(metadata, '$.thread') WHERE json_valid(metadata);
+        DROP INDEX requests_conversation_id;
+        DROP INDEX requests_thread;
+        CREATE INDEX requests_conversation_id ON requests(conversation_id);
+        CREATE INDEX requests_thread ON requests(thread);
+        DROP INDEX steps_kind_created;
+        CREATE INDEX steps_spend ON steps(created_at) WHERE kind = 'backend_call'
+        """,
+    )
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _create_schema, _create_feedback, _spans_and_texts, _add_owner, _index_policy_lookups,
+    _create_schema, _create_feedback, _spans_and_texts, _add_owner, _index_policy_lookups, _lookup_columns,
 )
 UNFINISHED = ("received", "routed", "streaming")
 PROCESS_ENDED = "the process ended before the request finished"
@@ -469,7 +489,13 @@ class TraceStore:
             "prompt": self._text(str(prompt), texts), "messages": self._json(messages, texts),
             "params": self._json(params, texts), "metadata": self._json(metadata or {}, texts), "status": "received",
             "mode": mode, "reasons": "[]", "cached": 0, "fallback": 0, "kind": kind, "owner": self._owner.token,
+            **self._lookup_values(metadata or {}),
         }, texts.texts))
+
+    def _lookup_values(self, metadata: dict[str, Any]) -> dict[str, str | None]:
+        """The metadata the trace is searched by, as its own columns (``with_metadata``)."""
+        return {key: None if metadata.get(key) is None else self._scrub(str(metadata[key]))
+                for key in _INDEXED_METADATA}
 
     def update_request(self, request_id: str, **values: Any) -> None:
         unknown = set(values) - _UPDATABLE
@@ -485,6 +511,8 @@ class TraceStore:
             elif isinstance(value, str):
                 value = self._scrub(value)
             row[key] = value
+        if "metadata" in values:
+            row |= self._lookup_values(values["metadata"] or {})
         row["updated_at"] = time.time()
         final = values.get("status") in FINAL_STATUSES
         number = self._submit(trace_batch.Update(request_id, row, texts.texts, final))
@@ -646,7 +674,7 @@ class TraceStore:
         """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
         if key not in _INDEXED_METADATA:
             raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
-        return self._request_rows(f"WHERE json_extract(r.metadata, '$.{key}') = ?", (value, limit),
+        return self._request_rows(f"WHERE r.{key} = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")
 
     def settled_in_conversation(self, conversation_id: str, limit: int = 100) -> list[RequestRecord]:
@@ -654,7 +682,7 @@ class TraceStore:
         the queued writes that can change them (``Settled``), so the router's check before each route does not
         wait for the writer to commit everything queued."""
         return self._request_rows(
-            "WHERE json_extract(r.metadata, '$.conversation_id') = ? AND r.status IN ('done', 'failed', 'cancelled')",
+            "WHERE r.conversation_id = ? AND r.status IN ('done', 'failed', 'cancelled')",
             (conversation_id, limit), "ORDER BY r.created_at, r.id LIMIT ?",
             own_up_to=self._settled.wait_for(conversation_id),
         )

@@ -27,7 +27,7 @@ REQUEST_INSERT_COLUMNS = (
     "id", "rev", "created_at", "updated_at", "parent_id", "task", "prompt", "messages", "params", "metadata",
     "status", "mode", "classifier", "score", "threshold", "escalate", "target", "reasons", "backend", "model",
     "is_local", "output", "input_tokens", "output_tokens", "cost", "frontier_cost", "latency_s", "cached",
-    "fallback", "error", "kind", "owner",
+    "fallback", "error", "kind", "owner", "conversation_id", "thread",
 )
 STEP_COLUMNS = (
     "id", "request_id", "seq", "kind", "created_at", "duration_s", "backend", "model", "input", "output",

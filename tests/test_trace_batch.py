@@ -9,7 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybrid.trace import _ENCODER, TraceStore, new_id
+from hybrid.trace import _ENCODER, MIGRATIONS, TraceStore, new_id
 from hybrid.trace_texts import Interner
 from hybrid.trace_writer import Writer
 
@@ -129,3 +129,30 @@ def test_a_full_queue_makes_the_caller_wait_and_drops_nothing(tmp_path):
     writer.flush()
     assert applied == [1, 2, 3] and not third.is_alive() and not flushed.is_alive()
     writer.close()
+
+
+def test_a_trace_from_before_the_lookup_columns_still_finds_its_conversations(tmp_path):
+    path = tmp_path / "t.db"
+    db = sqlite3.connect(path)
+    for migrate in MIGRATIONS[:5]:
+        migrate(db)
+    db.execute("PRAGMA user_version = 5")
+    db.execute(
+        "INSERT INTO requests (id, rev, created_at, updated_at, task, prompt, messages, params, metadata, status,"
+        " backend, is_local) VALUES ('old', 1, 0, 0, 'chat', 'hi', '[]', '{}',"
+        " '{\"conversation_id\": \"c1\", \"turn\": \"1\", \"thread\": \"t1\"}', 'done', 'sonnet', 0)"
+    )
+    db.commit()
+    db.close()
+    store = TraceStore(path)
+    assert [r.id for r in store.settled_in_conversation("c1")] == ["old"]
+    assert [r.id for r in store.with_metadata("thread", "t1")] == ["old"]
+    new = new_id()
+    store.start_request(new, task="chat", messages=[], params={}, metadata={"conversation_id": "c1", "thread": "t2"})
+    store.update_request(new, status="done", metadata={"conversation_id": "c2", "thread": "t2"})
+    assert [r.id for r in store.with_metadata("conversation_id", "c2")] == [new]
+    assert [r.id for r in store.with_metadata("conversation_id", "c1")] == ["old"]
+    plan = " ".join(str(row) for row in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM requests WHERE conversation_id = ?", ("c1",)))
+    assert "requests_conversation_id" in plan
+    store.close()
