@@ -122,19 +122,23 @@ def main() -> None:
     wall = {"on": 0.0, "off": 0.0}
     cpu = {"on": 0.0, "off": 0.0}  # CPU seconds of the whole process (writer thread included): robust to a busy machine
     per_round = max(1, args.requests // args.rounds)
-    for r in range(args.rounds):  # interleaved, so machine noise hits both alike
-        c0, w0 = time.process_time(), time.perf_counter()
-        times, _ = overhead(on, 2 * r * per_round, per_round, args.threads)
-        getattr(store, "flush", lambda: None)()  # the writer's work for this round is counted here (older stores: none)
-        c1, w1 = time.process_time(), time.perf_counter()
-        more, elapsed = overhead(off, (2 * r + 1) * per_round, per_round, args.threads)
-        c2 = time.process_time()
-        traced += times
-        untraced += more
-        cpu["on"] += c1 - c0
-        cpu["off"] += c2 - c1
-        wall["on"] += w1 - w0
-        wall["off"] += elapsed
+    for router in (on, off):  # warm up both alike: lazy imports (the privacy scanner's) must not count as the trace's
+        overhead(router, 10**6 + (router is off) * per_round, per_round, args.threads)
+    getattr(store, "flush", lambda: None)()
+    rounds: list[float] = []  # throughput with the trace on / off, per round
+    for r in range(args.rounds):  # interleaved (trace on first, then off first), so machine noise hits both alike
+        took = {}
+        for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            c0, w0 = time.process_time(), time.perf_counter()
+            times, _ = overhead(on if key == "on" else off, (2 * r + (key == "off")) * per_round, per_round,
+                                args.threads)
+            if key == "on":
+                getattr(store, "flush", lambda: None)()  # the writer's work for this round counts here
+            took[key] = time.perf_counter() - w0
+            cpu[key] += time.process_time() - c0
+            wall[key] += took[key]
+            (traced if key == "on" else untraced).extend(times)
+        rounds.append(took["off"] / took["on"])
     t0 = time.perf_counter()
     store.close()  # commits whatever is still queued: counted against the trace
     wall["on"] += time.perf_counter() - t0
@@ -145,11 +149,12 @@ def main() -> None:
                      f"{len(times) / wall[key]:.0f} req/s"))
     rows.append(("CPU per request, trace on", "", "", f"{cpu['on'] / len(traced) * 1e3:.2f} ms"))
     rows.append(("CPU per request, trace off", "", "", f"{cpu['off'] / len(untraced) * 1e3:.2f} ms"))
-    rows.append(("trace size per request", "", "", f"{size / len(traced):.0f} B"))
+    rows.append(("trace size per request", "", "", f"{size / (len(traced) + per_round):.0f} B"))  # warm-up too
     ratio = statistics.median(traced) / statistics.median(untraced)
     throughput = (len(traced) / wall["on"]) / (len(untraced) / wall["off"])
     summary = (f"\ntrace-on / trace-off median overhead: {ratio:.2f}x; throughput with the trace on: {throughput:.0%} "
-               f"of --no-log (by CPU time: {cpu['off'] / cpu['on']:.0%})")
+               f"of --no-log (by CPU time: {cpu['off'] / cpu['on']:.0%}; median of rounds {statistics.median(rounds):.0%},"
+               f" {min(rounds):.0%}-{max(rounds):.0%}; load average {os.getloadavg()[0]:.1f})")
     if args.skip_local:
         _print(rows)
         print(summary)

@@ -236,16 +236,17 @@ class _Run:
     # -- the whole request -------------------------------------------------
     def events(self) -> Iterator[Event]:
         request = self.request
+        messages = request.message_dicts()
         self.trace.start_request(
             self.id,
             task=request.task,
-            messages=request.message_dicts(),
+            messages=messages,
             params={"max_tokens": request.max_tokens, "temperature": request.temperature},
             metadata=dict(request.metadata),
             parent_id=request.parent_id,
             mode=self.router.settings.routing.mode,
         )
-        self.trace.add_step(self.id, "request", input={"messages": request.message_dicts(), "task": request.task})
+        self.trace.add_step(self.id, "request", input={"messages": messages, "task": request.task})
         try:
             validate(request)
             self.router.policy.rule(request.task)
@@ -294,7 +295,7 @@ class _Run:
         decision = router.policy.decide(request, score, router.classifier.threshold, router.health.snapshot(names),
                                         considered.context)
         decision = with_classifier_note(decision, router.classifier)
-        self.trace.add_step(self.id, "route", output=dataclasses.asdict(decision))
+        self.trace.add_step(self.id, "route", output=vars(decision))  # its fields, as asdict gives them, uncopied
         self.trace.update_request(
             self.id,
             status="routed",

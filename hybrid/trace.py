@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hybrid import retention
+from hybrid import retention, trace_batch
 from hybrid.errors import TraceError
 from hybrid.owner import OwnerLock
 from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
@@ -52,6 +52,13 @@ def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
     if not plausible:
         return None
     return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
+
+
+def _secret_words(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The configured secrets as they appear inside JSON text; a secret JSON would escape makes every text
+    suspect (the empty word is in every text)."""
+    plausible = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+    return tuple(s if _ENCODER.encode(s) == f'"{s}"' else "" for s in plausible)
 
 
 def new_id() -> str:
@@ -180,9 +187,29 @@ def _index_policy_lookups(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX steps_kind_created ON steps(kind, created_at)")
 
 
+def _lookup_columns(db: sqlite3.Connection) -> None:
+    """Conversations are found by plain columns, not by an index over the metadata JSON (parsed again for every
+    row written), and the spend index holds only backend calls, the only steps budgets sum."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN conversation_id TEXT;
+        ALTER TABLE requests ADD COLUMN thread TEXT;
+        UPDATE requests SET conversation_id = json_extract(metadata, '$.conversation_id'),
+            thread = json_extract(metadata, '$.thread') WHERE json_valid(metadata);
+        DROP INDEX requests_conversation_id;
+        DROP INDEX requests_thread;
+        CREATE INDEX requests_conversation_id ON requests(conversation_id);
+        CREATE INDEX requests_thread ON requests(thread);
+        DROP INDEX steps_kind_created;
+        CREATE INDEX steps_spend ON steps(created_at) WHERE kind = 'backend_call'
+        """,
+    )
+
+
 # Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _create_schema, _create_feedback, _spans_and_texts, _add_owner, _index_policy_lookups,
+    _create_schema, _create_feedback, _spans_and_texts, _add_owner, _index_policy_lookups, _lookup_columns,
 )
 UNFINISHED = ("received", "routed", "streaming")
 PROCESS_ENDED = "the process ended before the request finished"
@@ -250,7 +277,23 @@ _UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at", "
 _STEP_COLUMNS = [f.name for f in fields(StepRecord)]
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
 FINAL_STATUSES = ("done", "failed", "cancelled")
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # stateless; reused, as json.dumps(**kw) is not
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False)
+"""Trace values are plain data, never circular: the encoder keeps no record of the containers it is inside."""
+
+
+def _fast_encode(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` without its setup on every call: CPython's C encoder, made once (it keeps no state
+    between calls when nothing is checked for cycles). Elsewhere, ``encoder.encode`` itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.check_circular or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    c_encode = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+                    encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_encode = _fast_encode(_ENCODER)
 
 
 class TraceStore:
@@ -270,7 +313,9 @@ class TraceStore:
         max_mb: float | None = None,
     ) -> None:
         self.path = Path(path)
+        secrets = tuple(secrets)
         self._secrets = _secret_pattern(secrets)
+        self._secret_words = _secret_words(secrets)
         self._lock = threading.RLock()
         self._listener: Callable[[list[str]], None] | None = None
         self._on_close: Callable[[], None] | None = None
@@ -287,7 +332,7 @@ class TraceStore:
         self._digests = Digests()
         self._settled = Settled()
         self._where = str(self.path.resolve())
-        self._writer = Writer(self._connect, where=self._where, on_finished=self._finished)
+        self._writer = Writer(self._connect, trace_batch.apply, where=self._where, on_finished=self._finished)
         atexit.register(self.close)
         self.recover_unfinished()
         if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
@@ -401,26 +446,23 @@ class TraceStore:
             return [self._scrub(v) for v in value]
         return value
 
-    def _json(self, value: Any, texts: Interner | None = None) -> str | None:
+    def _json(self, value: Any, texts: Interner) -> str | None:
         if value is None:
             return None
-        value = texts.deep(value, self._scrub) if texts is not None else self._scrub(value)
-        return _ENCODER.encode(value)
+        encoded = _encode(value)
+        if not self._may_hold_secret(encoded):  # the common case: no walk over the value in Python
+            interned = texts.json_text(encoded)
+            if interned is not None:
+                return interned
+        return _encode(texts.deep(value, self._scrub))
 
-    def _write(self, sql: str, args: Callable[[Interner], Sequence[Any]] | Sequence[Any],
-               finished: str | None = None) -> int:
-        """Queue one statement; returns its number in the writer's queue. ``args`` may be a function of an Interner: it runs here, in the caller's
-        thread, so the writer thread only executes SQL (during which SQLite releases the GIL) and never
-        competes with request threads for the interpreter."""
-        texts = Interner(self._digests)
-        values = args(texts) if callable(args) else args
+    def _may_hold_secret(self, text: str) -> bool:
+        """Whether scrubbing could change a string written as (part of) ``text``."""
+        return _KEY_PREFIX in text or (bool(self._secret_words) and any(s in text for s in self._secret_words))
 
-        def write(db: sqlite3.Connection, stored: set[str]) -> str | None:
-            texts.store(db, stored)
-            db.execute(sql, values)
-            return finished
-
-        return self._writer.submit(write)
+    def _submit(self, row: trace_batch.Row) -> int:
+        """Queue one row (already scrubbed and serialised, here in the caller's thread); returns its number."""
+        return self._writer.submit(row)
 
     def _text(self, value: Any, texts: Interner) -> Any:
         return texts.text(value, self._scrub) if isinstance(value, str) else value
@@ -441,41 +483,39 @@ class TraceStore:
         conversation = (metadata or {}).get("conversation_id")
         self._settled.started(request_id, None if conversation is None else str(conversation))
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
-        self._write(
-            "INSERT INTO requests (id, rev, created_at, updated_at, parent_id, task, prompt, messages, params,"
-            " metadata, status, mode, reasons, kind, owner) VALUES (?, (SELECT COALESCE(MAX(rev), 0) + 1 FROM requests),"
-            " ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, '[]', ?, ?)",
-            lambda texts: (
-                request_id, now, now, parent_id, task, self._text(str(prompt), texts), self._json(messages, texts),
-                self._json(params, texts), self._json(metadata or {}, texts), mode, kind, self._owner.token,
-            ),
-        )
+        texts = Interner(self._digests)
+        self._submit(trace_batch.Insert(request_id, {
+            "created_at": now, "updated_at": now, "parent_id": parent_id, "task": task,
+            "prompt": self._text(str(prompt), texts), "messages": self._json(messages, texts),
+            "params": self._json(params, texts), "metadata": self._json(metadata or {}, texts), "status": "received",
+            "mode": mode, "reasons": "[]", "cached": 0, "fallback": 0, "kind": kind, "owner": self._owner.token,
+            **self._lookup_values(metadata or {}),
+        }, texts.texts))
+
+    def _lookup_values(self, metadata: dict[str, Any]) -> dict[str, str | None]:
+        """The metadata the trace is searched by, as its own columns (``with_metadata``)."""
+        return {key: None if metadata.get(key) is None else self._scrub(str(metadata[key]))
+                for key in _INDEXED_METADATA}
 
     def update_request(self, request_id: str, **values: Any) -> None:
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"unknown request columns: {sorted(unknown)}")
-        now = time.time()
-
-        def args(texts: Interner) -> list[Any]:
-            out = []
-            for key, value in values.items():
-                if key in _JSON_REQUEST_COLUMNS:
-                    value = self._json(value, texts)
-                elif key in _TEXT_REQUEST_COLUMNS:
-                    value = self._text(value, texts)
-                elif isinstance(value, str):
-                    value = self._scrub(value)
-                out.append(value)
-            return [*out, now, request_id]
-
-        columns = "".join(f"{key} = ?, " for key in values)
+        texts = Interner(self._digests)
+        row: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in _JSON_REQUEST_COLUMNS:
+                value = self._json(value, texts)
+            elif key in _TEXT_REQUEST_COLUMNS:
+                value = self._text(value, texts)
+            elif isinstance(value, str):
+                value = self._scrub(value)
+            row[key] = value
+        if "metadata" in values:
+            row |= self._lookup_values(values["metadata"] or {})
+        row["updated_at"] = time.time()
         final = values.get("status") in FINAL_STATUSES
-        number = self._write(
-            f"UPDATE requests SET {columns}updated_at = ?, rev = (SELECT MAX(rev) + 1 FROM requests) WHERE id = ?",
-            args,
-            finished=request_id if final else None,
-        )
+        number = self._submit(trace_batch.Update(request_id, row, texts.texts, final))
         conversation = self._settled.conversation(request_id, final=final)
         if "metadata" in values:
             conversation = Settled.ANY
@@ -498,16 +538,11 @@ class TraceStore:
         error: str | None = None,
     ) -> str:
         step_id = new_id()
-        now = time.time()
-        self._write(
-            "INSERT INTO steps (id, request_id, seq, kind, created_at, duration_s, backend, model, input, output,"
-            " input_tokens, output_tokens, cost, error) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps"
-            " WHERE request_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            lambda texts: (
-                step_id, request_id, request_id, kind, now, duration_s, backend, model, self._json(input, texts),
-                self._json(output, texts), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
-            ),
-        )
+        texts = Interner(self._digests)
+        self._submit(trace_batch.Step((
+            step_id, request_id, kind, time.time(), duration_s, backend, model, self._json(input, texts),
+            self._json(output, texts), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
+        ), texts.texts))
         return step_id
 
     def add_feedback(self, request_id: str, label: str, *, source: str = "user", note: str | None = None) -> None:
@@ -515,10 +550,10 @@ class TraceStore:
             raise ValueError(f"feedback label must be 'good' or 'bad', got {label!r}")
         if self.get_request(request_id) is None:
             raise TraceError(f"no request {request_id!r} in {self.path}; `hybrid logs` lists request ids")
-        self._write(
+        self._submit(trace_batch.Statement(
             "INSERT INTO feedback (id, request_id, label, source, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
             (new_id(), request_id, label, source, time.time(), note),
-        )
+        ))
         self.update_request(request_id)  # bump rev so followers see the label
 
     # -- reading ------------------------------------------------------------
@@ -639,7 +674,7 @@ class TraceStore:
         """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
         if key not in _INDEXED_METADATA:
             raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
-        return self._request_rows(f"WHERE json_extract(r.metadata, '$.{key}') = ?", (value, limit),
+        return self._request_rows(f"WHERE r.{key} = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")
 
     def settled_in_conversation(self, conversation_id: str, limit: int = 100) -> list[RequestRecord]:
@@ -647,7 +682,7 @@ class TraceStore:
         the queued writes that can change them (``Settled``), so the router's check before each route does not
         wait for the writer to commit everything queued."""
         return self._request_rows(
-            "WHERE json_extract(r.metadata, '$.conversation_id') = ? AND r.status IN ('done', 'failed', 'cancelled')",
+            "WHERE r.conversation_id = ? AND r.status IN ('done', 'failed', 'cancelled')",
             (conversation_id, limit), "ORDER BY r.created_at, r.id LIMIT ?",
             own_up_to=self._settled.wait_for(conversation_id),
         )

@@ -2,7 +2,9 @@
 
 What is guaranteed (README "The trace"):
 
-- Writes are applied in the order they were queued, by one connection, in batched transactions.
+- Writes take effect in the order they were queued, by one connection, in batched transactions; a batch is
+  written in a few statements (``hybrid/trace_batch.py``), which leaves the rows that applying its writes one
+  by one would. If a batch fails, its writes are applied one by one, so the others still land.
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
 - ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
   of the same database file in this process (``flush_all``), so a process always reads its own writes,
@@ -18,26 +20,24 @@ What is guaranteed (README "The trace"):
 
 from __future__ import annotations
 
-import queue
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from hybrid.errors import TraceError
 
-Write = Callable[[sqlite3.Connection, set[str]], "str | None"]
-"""One queued write. It runs inside the batch's transaction, with a set it may use to remember what this
-transaction already stored (texts); it may return the id of a request that just reached a final status
-(for listeners such as the OpenTelemetry exporter)."""
+Apply = Callable[[sqlite3.Connection, list[Any]], list[str]]
+"""Writes one batch of queued rows inside its transaction (``hybrid/trace_batch.py``); returns the ids of
+requests that reached a final status (for listeners such as the OpenTelemetry exporter)."""
 
 Maintenance = Callable[[sqlite3.Connection], None]
 """Work that must run alone, outside any transaction (pruning, VACUUM)."""
 
-QUEUE_SIZE = 2048
-BATCH_SIZE = 256
+QUEUE_SIZE = 4096
+BATCH_SIZE = 1024
 LINGER_S = 0.02
 """After the first write of a batch, wait this long for more: fewer, larger transactions, and far fewer
 wake-ups competing with the request threads for the GIL. A flush (every read) cuts the wait short."""
@@ -48,7 +48,13 @@ class _Alone:
     work: Maintenance
 
 
-_STOP = object()
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+_CONTROL = (_Alone, _Stop, threading.Event)
+"""Queued items that are not rows: each is handled alone, between batches."""
 
 
 class Writer:
@@ -73,21 +79,26 @@ class Writer:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
+        apply: Apply,
         *,
         where: str,
         on_finished: Callable[[list[str]], None] | None = None,
         queue_size: int = QUEUE_SIZE,
     ) -> None:
         self._connect = connect
+        self._apply_rows = apply
         self._where = where
         self._on_finished = on_finished
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
+        self._lock = threading.Lock()  # guards _items and _submitted
+        self._items: list[Any] = []  # queued, oldest first
+        self._ready = threading.Condition(self._lock)  # the writer waits here for a first item
+        self._room = threading.Condition(self._lock)  # a caller waits here while the queue is full
         self._error: TraceError | None = None
         self._closed = False
         self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()  # set by a flush: stop lingering, commit now
-        self._count_lock = threading.Lock()
         self._submitted = 0  # writes queued so far
         self._applied = 0  # writes committed (or failed) so far: when equal, a flush has nothing to wait for
         self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
@@ -96,13 +107,17 @@ class Writer:
             self._open.add(self)
 
     # -- callers -----------------------------------------------------------
-    def submit(self, item: Write | _Alone) -> int:
+    def submit(self, item: Any) -> int:
         """Queue ``item``; returns its number (1, 2, ...: queue order), for ``committed``."""
         self._raise_error()
         if self._closed:
             raise TraceError(f"the trace store at {self._where} is closed; open a new TraceStore to write")
-        with self._count_lock:  # numbered in queue order; the writer thread never takes this lock
-            self._queue.put(item)
+        with self._lock:  # numbered in queue order
+            while len(self._items) >= self._queue_size:
+                self._room.wait()
+            self._items.append(item)
+            if len(self._items) == 1:
+                self._ready.notify()
             self._submitted += 1
             return self._submitted
 
@@ -133,7 +148,7 @@ class Writer:
         with self._flush_lock:
             self._flushing += 1
         try:
-            self._queue.put(marker)
+            self._put(marker)
             self._wake.set()
             while not marker.wait(0.5):
                 if not self._thread.is_alive():
@@ -149,7 +164,7 @@ class Writer:
         self._closed = True
         with self._open_lock:
             self._open.discard(self)
-        self._queue.put(_STOP)
+        self._put(_STOP)
         self._thread.join()
         self._raise_error()
 
@@ -159,34 +174,41 @@ class Writer:
             raise error
 
     # -- the thread --------------------------------------------------------
+    def _put(self, item: Any) -> None:
+        """Queue a control item (a flush marker, the stop): never waits for room, so a flush cannot block."""
+        with self._lock:
+            self._items.append(item)
+            self._ready.notify()
+
     def _loop(self) -> None:
         db = self._connect()
-        held = None
         try:
             while True:
-                item, held = (held, None) if held is not None else (self._queue.get(), None)
-                if item is _STOP:
-                    return
-                if isinstance(item, threading.Event):
-                    item.set()
-                    continue
-                if isinstance(item, _Alone):
-                    self._guard(item.work, db)
-                    self._applied += 1
-                    continue
-                batch = [item]
-                self._wake.clear()  # before reading _flushing: a flush counted after this also sets it again
-                if self._queue.qsize() < BATCH_SIZE and not self._flushing:
-                    self._wake.wait(LINGER_S)
-                while len(batch) < BATCH_SIZE and held is None:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP or isinstance(nxt, (_Alone, threading.Event)):
-                        held = nxt
+                with self._lock:
+                    while not self._items:
+                        self._ready.wait()
+                    first = self._items[0]
+                if isinstance(first, _CONTROL):
+                    with self._lock:
+                        del self._items[0]
+                        self._room.notify_all()
+                    if first is _STOP:
+                        return
+                    if isinstance(first, threading.Event):
+                        first.set()
                     else:
-                        batch.append(nxt)
+                        self._guard(first.work, db)
+                        self._applied += 1
+                    continue
+                self._wake.clear()  # before reading _flushing: a flush counted after this also sets it again
+                if len(self._items) < BATCH_SIZE and not self._flushing:
+                    self._wake.wait(LINGER_S)
+                with self._lock:
+                    taken = self._items[:BATCH_SIZE]
+                    end = next((i for i, item in enumerate(taken) if isinstance(item, _CONTROL)), len(taken))
+                    batch = taken[:end]
+                    del self._items[:end]
+                    self._room.notify_all()
                 finished = self._commit(db, batch)
                 self._applied += len(batch)
                 if finished and self._on_finished is not None:
@@ -194,7 +216,7 @@ class Writer:
         finally:
             db.close()
 
-    def _commit(self, db: sqlite3.Connection, batch: list[Write]) -> list[str]:
+    def _commit(self, db: sqlite3.Connection, batch: list[Any]) -> list[str]:
         try:
             return self._apply(db, batch)
         except sqlite3.Error:
@@ -211,11 +233,9 @@ class Writer:
                 self._error = TraceError(f"cannot write to the trace store at {self._where}: {e}")
         return finished
 
-    @staticmethod
-    def _apply(db: sqlite3.Connection, writes: list[Write]) -> list[str]:
+    def _apply(self, db: sqlite3.Connection, writes: list[Any]) -> list[str]:
         db.execute("BEGIN IMMEDIATE")
-        stored: set[str] = set()
-        finished = [done for write in writes if (done := write(db, stored))]
+        finished = self._apply_rows(db, writes)
         db.execute("COMMIT")
         return finished
 
