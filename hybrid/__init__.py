@@ -35,7 +35,24 @@ _EXPORTS = {
     "Usage": "hybrid.types",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ClassifierError",
+    "Completion",
+    "ConfigError",
+    "Decision",
+    "HybridError",
+    "Message",
+    "Paths",
+    "Request",
+    "RequestError",
+    "Router",
+    "Settings",
+    "Usage",
+    "load_settings",
+    "open_router",
+]
 
 if TYPE_CHECKING:
     from hybrid.errors import BackendError, BackendUnavailable, ClassifierError, ConfigError, HybridError, RequestError
