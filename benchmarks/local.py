@@ -4,7 +4,11 @@
 
 Rows, each measured against its anchor in alternation so a busy machine slows both alike:
 1. one-shot `hybrid ask` (a fresh process: imports, settings, classifier, model load, answer, trace) vs a bare
-   llama-cpp-python script answering the same prompt with the same threads; wall time, goal <= 1.3x;
+   llama-cpp-python script answering the same prompt with the same threads; wall time, goal <= 1.3x. Twice:
+   in this shell's environment as it is (where PYTHONDONTWRITEBYTECODE=1, every run compiles hybrid's own
+   modules, about 270 KB of source, while the bare script's imports come precompiled from site-packages), and
+   with bytecode caches for both, as a pip-installed hybrid has them (a temporary PYTHONPYCACHEPREFIX). CPU
+   time (user + system) is shown beside: on a shared machine it moves less with the load than wall time;
 2. llama.cpp threads: SmolLM2 tokens/s with 1 thread, the default (half the cores, at most 4) and all cores;
 3. routing decision latency (classifier + policy) at 50, 2,000 and 20,000 characters, direct mode (prompt
    score) and cascade mode (prompt score, then the draft's); goal p99 <= 5 ms at 20,000;
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,25 +53,43 @@ print()
 """
 
 
-def timed_run(command: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``command``."""
+    t0, c0 = time.perf_counter(), _children_cpu()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu() - c0
 
 
 def one_shot(home: Path, trials: int, tokens: int) -> list[tuple]:
     gguf, threads = str(shipped_model_path()), str(default_threads())
-    env = {**os.environ, "HYBRID_HOME": str(home)}
+    as_is = {**os.environ, "HYBRID_HOME": str(home)}
+    cached = {k: v for k, v in as_is.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
     hybrid = [sys.executable, "-m", "hybrid.cli", "ask", "--no-cache", "--max-tokens", str(tokens), PROMPT]
     bare = [sys.executable, "-c", BARE_SCRIPT, gguf, threads, PROMPT, str(tokens)]
-    timed_run(hybrid, env), timed_run(bare, env)  # warm the page cache
-    via, direct = [], []
+    conditions = {"as is": as_is, "bytecode cached": cached}
+    for env in conditions.values():
+        timed_run(hybrid, env), timed_run(bare, env)  # warm the page cache (and write the bytecode caches)
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {(c, w): [] for c in conditions for w in ("bare", "hybrid")}
     for _ in range(trials):
-        direct.append(timed_run(bare, env))
-        via.append(timed_run(hybrid, env))
-    ratio = statistics.median(via) / statistics.median(direct)
-    return [("one-shot: bare llama-cpp-python script", f"{statistics.median(direct):.2f} s", "", ""),
-            ("one-shot: hybrid ask", f"{statistics.median(via):.2f} s", "", f"{ratio:.2f}x bare (goal <= 1.3x)")]
+        for condition, env in conditions.items():
+            runs[condition, "bare"].append(timed_run(bare, env))
+            runs[condition, "hybrid"].append(timed_run(hybrid, env))
+    rows = []
+    for condition in conditions:
+        (direct, direct_cpu), (via, via_cpu) = (
+            (statistics.median(w for w, _ in runs[condition, who]), statistics.median(c for _, c in runs[condition, who]))
+            for who in ("bare", "hybrid")
+        )
+        rows += [(f"one-shot ({condition}): bare llama-cpp-python script", f"{direct:.2f} s", "", f"CPU {direct_cpu:.2f} s"),
+                 (f"one-shot ({condition}): hybrid ask", f"{via:.2f} s", "",
+                  f"{via / direct:.2f}x bare (goal <= 1.3x); CPU {via_cpu:.2f} s, {via_cpu / direct_cpu:.2f}x")]
+    return rows
 
 
 def threads(trials: int, tokens: int) -> list[tuple]:
@@ -209,7 +232,8 @@ def main() -> None:
         rows += generation(settings, classifier, home, args.trials, args.tokens)
 
     width = max(len(r[0]) for r in rows)
-    print(f"{os.cpu_count()} logical cores; default llama.cpp threads {default_threads()}\n")
+    print(f"{os.cpu_count()} logical cores; default llama.cpp threads {default_threads()}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(f"| {'measure':{width}} | {'p50 / value':>14} | {'p99':>9} | result |")
     print(f"|{'-' * (width + 2)}|{'-' * 16}|{'-' * 11}|--------|")
     for r in rows:

@@ -34,8 +34,6 @@ from typing import Any
 
 from hybrid.errors import ClassifierError
 
-from .features import DRAFT_VECTOR_SIZE, FEATURES_VERSION, PROMPT_VECTOR_SIZE
-
 #: Every type an artifact may contain, as ``module.qualname``. Nothing else loads.
 TRUSTED_TYPES = (
     "builtins.dict",
@@ -58,7 +56,6 @@ POINTER = "current.json"
 PACKAGE = "classifiers.artifacts"
 DEFAULT_NAME = "default"
 DEFAULT_FEATURES = "default_features.npz"
-_MODES = {"prompt": PROMPT_VECTOR_SIZE, "draft": DRAFT_VECTOR_SIZE}
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,19 @@ class Artifact:
     @property
     def draft_threshold(self) -> float:
         return float(self.card["draft_threshold"])
+
+
+def _modes() -> dict[str, int]:
+    """Each model an artifact holds, and how many features this code gives it."""
+    from .features import DRAFT_VECTOR_SIZE, PROMPT_VECTOR_SIZE  # numpy: not needed to read a card or a path
+
+    return {"prompt": PROMPT_VECTOR_SIZE, "draft": DRAFT_VECTOR_SIZE}
+
+
+def _features_version() -> str:
+    from .features import FEATURES_VERSION
+
+    return FEATURES_VERSION
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -140,8 +150,9 @@ def load_models(data: bytes, where: str, *, score_only: bool = False) -> tuple[A
         )
     from .linear import read_models
 
+    modes = _modes()
     plain = read_models(data) if score_only else None
-    obj: Any = dict(zip(_MODES, plain, strict=True)) if plain else None
+    obj: Any = dict(zip(modes, plain, strict=True)) if plain else None
     if obj is None:
         import skops.io as sio
 
@@ -149,9 +160,9 @@ def load_models(data: bytes, where: str, *, score_only: bool = False) -> tuple[A
             obj = sio.loads(data, trusted=list(TRUSTED_TYPES))
         except Exception as e:  # skops raises many kinds of errors for bad files
             raise ClassifierError(f"{where} could not be loaded ({e}); fix: retrain it or delete it") from e
-    if not isinstance(obj, dict) or set(obj) != set(_MODES):
+    if not isinstance(obj, dict) or set(obj) != set(modes):
         raise ClassifierError(f"{where} does not hold a prompt and a draft model; fix: retrain it")
-    for mode, size in _MODES.items():
+    for mode, size in modes.items():
         model = obj[mode]
         if not hasattr(model, "predict_proba") or getattr(model, "n_features_in_", None) != size:
             raise ClassifierError(
@@ -167,10 +178,10 @@ def _check_card(card: object, where: str) -> dict:
     for key in ("version", "threshold", "draft_threshold", "skops_sha256", "features_version"):
         if key not in card:
             raise ClassifierError(f"{where}: the data card has no {key!r}; fix: retrain")
-    if card["features_version"] != FEATURES_VERSION:
+    if card["features_version"] != _features_version():
         raise ClassifierError(
             f"{where} was trained on features {card['features_version']!r} but this code "
-            f"makes {FEATURES_VERSION!r}; fix: retrain with `hybrid train`"
+            f"makes {_features_version()!r}; fix: retrain with `hybrid train`"
         )
     return card
 
@@ -311,7 +322,7 @@ def write_artifact(directory: Path, name: str, prompt_model: Any, draft_model: A
     """Write ``name.skops`` and ``name.json`` into ``directory``; returns the skops path."""
     directory.mkdir(parents=True, exist_ok=True)
     data = dump_models(prompt_model, draft_model)
-    card = {**card, "skops_sha256": sha256_bytes(data), "features_version": FEATURES_VERSION}
+    card = {**card, "skops_sha256": sha256_bytes(data), "features_version": _features_version()}
     path = directory / f"{name}.skops"
     _atomic_write(path, data)
     _atomic_write(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=True).encode())

@@ -7,8 +7,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import diskcache
-
 from hybrid.types import Request, Usage
 
 
@@ -34,6 +32,8 @@ class ResponseCache:
     """A size-bounded disk cache. Only deterministic (temperature 0) requests are cached."""
 
     def __init__(self, directory: Path, *, size_limit_mb: int = 256) -> None:
+        import diskcache  # imported when a cache is opened: `--no-cache` and `cache.enabled = false` skip it
+
         self._cache = diskcache.Cache(str(directory), size_limit=size_limit_mb * 1024 * 1024)
 
     @staticmethod

@@ -7,11 +7,9 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from hybrid.display import clean, one_line
 from hybrid.errors import HybridError
@@ -19,6 +17,9 @@ from hybrid.events import Done, Event, Failed, TextDelta, describe
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import RequestRecord, TraceStore
 from hybrid.types import Completion, Request
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Context:
@@ -166,6 +167,10 @@ def _stream_answer(events: Iterator[Event]) -> Completion:
 @click.pass_obj
 def doctor(obj: Context, quick: bool) -> None:
     """Check each configured backend: usable or not, and why."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     from hybrid.backends import build_backends
     from hybrid.runtime import load_classifier, trace_path
 
@@ -197,6 +202,8 @@ def doctor(obj: Context, quick: bool) -> None:
 def _print_classifier(console: Console, classifier, settings: Settings) -> None:
     """Load the classifier and score one prompt with it, so a broken one shows here and not on a request."""
     import time
+
+    from rich.markup import escape
 
     started = time.perf_counter()
     score = classifier.score(Request.from_prompt("Summarize: the meeting moved from Tuesday to Thursday."))
@@ -254,6 +261,8 @@ def logs(obj: Context, last, as_json, request_id, backend, status, tree_id, prun
 
 
 def _print_tree(trace: TraceStore, request_id: str) -> None:
+    from rich.console import Console
+
     from hybrid.span_tree import load_tree, render_tree
 
     record = trace.find_request(request_id)
@@ -339,6 +348,10 @@ def feedback(obj: Context, request_id: str, label: str, note: str | None) -> Non
 @click.pass_obj
 def demo(obj: Context, max_tokens: int) -> None:
     """Route a small built-in workload and print a routing table."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     from hybrid.demo import run_demo
 
     console = Console()

@@ -37,6 +37,18 @@ _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", ".test", ".exa
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d \t().-]{7,20}\d")
+# A cheap necessary condition for any detector plugin above to fire, checked before detect-secrets is loaded
+# (importing it and building its plugins costs a quarter of a second). Each plugin's patterns need one of:
+# - a keyword stem: the keyword plugin's words, and the key/password/token context of the AWS, Cloudant,
+#   IBM and SoftLayer patterns and Azure's ``AccountKey=``, ``PRIVATE KEY`` and PuTTY's ``Key-File``;
+# - ``://`` (basic auth, Slack webhooks, Cloudant and SoftLayer URLs) or a short prefix (``eyJ`` for a JWT,
+#   ``xox`` for Slack);
+# - a token: 11 or more characters of ``[\w+/=.:-]`` with something other than a lowercase letter after
+#   the first, trailing dots and colons aside (the shortest plugin pattern is Artifactory's 11; every other
+#   shape has a capital, a digit or a separator inside it). So most prose skips the plugins; any doubt runs
+#   them. tests/test_privacy.py draws strings matching each installed plugin pattern and checks them here.
+_SECRET_STEMS = re.compile(r"key|pass|pw|token|secret|contrase|://|eyj|xox", re.IGNORECASE)
+_TOKEN_RUN = re.compile(r"[\w+/=.:-]{11,}")
 _PLACEHOLDER = re.compile(r"^\[(?:SECRET|EMAIL|PHONE|IBAN|CARD)_\d+\]$")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35)")
 
@@ -120,8 +132,17 @@ def _plausible(value: str) -> bool:
                 or heuristic.is_sequential_string(value) or heuristic.is_not_alphanumeric_string(value))
 
 
+def may_hold_secret(text: str) -> bool:
+    """False only when no detector plugin can fire on ``text`` (see ``_SECRET_STEMS``); then detect-secrets
+    is not loaded at all."""
+    if _SECRET_STEMS.search(text):
+        return True
+    tails = (run.rstrip(".:")[1:] for run in _TOKEN_RUN.findall(text))
+    return any(not (tail.isalpha() and tail.islower()) for tail in tails)
+
+
 def _secret_spans(text: str) -> Iterator[tuple[str, tuple[int, int]]]:
-    plugins = [plugin for plugin in _plugins() if _may_hit(plugin, text)]
+    plugins = [plugin for plugin in _plugins() if _may_hit(plugin, text)] if may_hold_secret(text) else []
     offset = 0
     for line in text.splitlines(keepends=True) if plugins else ():
         for plugin in plugins:
@@ -151,29 +172,32 @@ def _token_at(line: str, prefix: str) -> Iterator[tuple[int, int]]:
 
 
 def _personal_spans(text: str, regions: Iterable[str]) -> Iterator[tuple[str, tuple[int, int]]]:
-    from stdnum import iban, luhn
-
     for m in _EMAIL.finditer(text):
         domain = m.group().rsplit("@", 1)[1].lower()
         if not any(domain == d or domain.endswith(d if d.startswith(".") else "." + d) for d in _RESERVED_DOMAINS):
             yield "email address", (m.start(), m.end())
     for m in _IBAN.finditer(text):
+        from stdnum import iban  # imported only when a candidate needs checking
+
         if iban.is_valid(m.group()):
             yield "IBAN", (m.start(), m.end())
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn.is_valid(digits):
-            yield "card number", (m.start(), m.end())
+        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits):
+            from stdnum import luhn
+
+            if luhn.is_valid(digits):
+                yield "card number", (m.start(), m.end())
     yield from _phone_spans(text, regions)
 
 
 def _phone_spans(text: str, regions: Iterable[str]) -> Iterator[tuple[str, tuple[int, int]]]:
     """Numbers that ``phonenumbers`` finds valid and grouped as their region writes them, at least 9 digits,
     standing on their own (not a decimal, a version or part of a longer list of numbers)."""
-    import phonenumbers
-
     seen: set[tuple[int, int]] = set()
     for candidate in _PHONE_CANDIDATE.finditer(text):
+        import phonenumbers  # imported only when a candidate needs checking
+
         base = candidate.start()
         for region in (*regions, None):
             matcher = phonenumbers.PhoneNumberMatcher(candidate.group(), region,

@@ -1,16 +1,20 @@
-"""Settings: one pydantic-settings model, read from init > environment > TOML file.
+"""Settings: one pydantic model, read from init > environment > TOML file.
 
-Sources, highest priority first:
+Sources, highest priority first (tables merge key by key):
 1. keyword arguments to ``load_settings`` (what the CLI's flags set);
-2. environment: ``HYBRID_*`` (nested with ``__``, e.g. ``HYBRID_ROUTING__THRESHOLD=0.4``),
-   plus ``ANTHROPIC_API_KEY`` and the variable each backend's ``api_key_env`` names;
+2. environment: ``HYBRID_*`` (nested with ``__``, e.g. ``HYBRID_ROUTING__THRESHOLD=0.4``; a list or table as
+   JSON), plus ``ANTHROPIC_API_KEY`` and the variable each backend's ``api_key_env`` names;
 3. ``config.toml`` in the user config dir (``$HYBRID_HOME/config.toml`` when set).
+
+The environment is read here rather than by pydantic-settings, whose import alone (a tenth of a second) would
+be most of what a one-shot ``hybrid ask`` spends on its own settings.
 
 Settings are passed into constructors; nothing reads a global.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,14 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from hybrid.backends import BackendOptions, validate_backends
 from hybrid.errors import ConfigError
@@ -61,7 +58,8 @@ class Paths:
         if home:
             root = Path(home).expanduser()
             return cls(root / "config.toml", root / "data", root / "cache")
-        # platformdirs honours XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_CACHE_HOME on Linux.
+        import platformdirs  # honours XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_CACHE_HOME on Linux
+
         return cls(
             Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml",
             Path(platformdirs.user_data_dir(APP_NAME)),
@@ -251,15 +249,10 @@ class ServerSettings(BaseModel):
     """A request whose router goes this long without an event is cancelled and answered with an error."""
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything hybrid can be told. See README 'Configuration'."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HYBRID_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        populate_by_name=True,
-    )
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("anthropic_api_key", "HYBRID_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
@@ -306,16 +299,51 @@ class Settings(BaseSettings):
             raise ValueError("routing.local is empty; list at least one local backend, e.g. local = [\"smollm2\"]")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+
+ENV_PREFIX = "hybrid_"
+
+
+def _env_value(value: str) -> Any:
+    """A list or table given as JSON is decoded; anything else stays text for the field to validate."""
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``HYBRID_*`` variables as nested settings, names in any case: ``HYBRID_ROUTING__THRESHOLD=0.4`` is
+    ``{"routing": {"threshold": "0.4"}}``. Variables that name no setting (``HYBRID_HOME``) are left out."""
+    env = {name.lower(): value for name, value in environ.items()}
+    found: dict[str, Any] = {}
+    for name, value in sorted(env.items()):  # a whole table (HYBRID_ROUTING) before its keys
+        if not name.startswith(ENV_PREFIX):
+            continue
+        *parents, leaf = name.removeprefix(ENV_PREFIX).split("__")
+        if (parents or [leaf])[0] not in Settings.model_fields:
+            continue
+        node: Any = found
+        for part in parents:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[leaf] = _env_value(value)
+    if ANTHROPIC_KEY_ENV.lower() in env:  # the SDK's own variable wins over HYBRID_ANTHROPIC_API_KEY
+        found["anthropic_api_key"] = env[ANTHROPIC_KEY_ENV.lower()]
+    return found
+
+
+def _merged(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The layers merged table by table, later ones winning."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+                out[key] = _merged(out[key], value)
+            else:
+                out[key] = value
+    return out
 
 
 def _read_text(path: Path) -> str | None:
@@ -357,15 +385,8 @@ def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
     Raises ConfigError naming the bad key, what was expected and where to fix it.
     """
     paths = paths or Paths.resolve()
-    file_data = _read_toml(paths.config_file)
-
-    class FileBackedSettings(Settings):
-        @classmethod
-        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, **_unused):
-            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_data))
-
     try:
-        return FileBackedSettings(**overrides)
+        return Settings.model_validate(_merged(_read_toml(paths.config_file), _from_environment(os.environ), overrides))
     except ValidationError as e:
         problems = "\n  ".join(_describe(err) for err in e.errors())
         raise ConfigError(

@@ -158,14 +158,16 @@ class LlamaCppBackend:
         )
         self._llm = llm
 
-    def _count(self, text: str, *, special: bool, add_bos: bool = False) -> int:
-        return len(self._llm.tokenize(text.encode(), add_bos=add_bos, special=special))
+    def _count(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def stream(self, request: Request) -> Iterator[Chunk]:
         with self._lock:
             self._load()
             formatted = self._formatter(messages=request.message_dicts())
-            prompt_tokens = self._count(formatted.prompt, special=True, add_bos=not formatted.added_special)
+            # tokenized once, as llama-cpp-python's own chat handler does, and handed to create_completion as is
+            tokens = self._llm.tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True)
+            prompt_tokens = len(tokens)
             room = self._n_ctx - prompt_tokens
             if room < 1:
                 raise ContextOverflow(
@@ -177,7 +179,7 @@ class LlamaCppBackend:
             finish_reason = None
             try:
                 for piece in self._llm.create_completion(
-                    formatted.prompt,
+                    tokens,
                     max_tokens=min(request.max_tokens, room),
                     temperature=request.temperature,
                     stop=formatted.stop,
@@ -194,7 +196,7 @@ class LlamaCppBackend:
                         yield Chunk(text=choice["text"], logprobs=logprobs)
             except (RuntimeError, ValueError) as e:
                 raise BackendError(self.name, f"llama.cpp failed: {e}") from e
-            completion_tokens = self._count("".join(parts), special=False) if parts else 0
+            completion_tokens = self._count("".join(parts)) if parts else 0
             yield Chunk(usage=Usage(prompt_tokens, completion_tokens), finish_reason=finish_reason or "stop")
 
 

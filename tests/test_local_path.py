@@ -51,7 +51,8 @@ def imported_after(code: str) -> set[str]:
 
 
 def test_the_cli_and_the_dashboards_threshold_import_nothing_heavy(isolated_home):
-    heavy = {"skops", "sklearn", "onnx", "scipy", "textual", "llama_cpp", "openai", "anthropic"}
+    heavy = {"skops", "sklearn", "onnx", "scipy", "textual", "llama_cpp", "openai", "anthropic", "numpy",
+             "detect_secrets", "rich", "diskcache", "pydantic_settings"}
     assert not heavy & imported_after("import hybrid.cli")
     threshold_read = imported_after(
         "from hybrid.runtime import classifier_threshold\nfrom hybrid.settings import Paths, load_settings\n"
@@ -82,3 +83,38 @@ def test_routing_a_request_imports_neither_skops_nor_scikit_learn(isolated_home)
         "c.score(Request.from_prompt('What is 2+2?')); c.score_draft(Request.from_prompt('2+2?'), Draft('4', 'stop'))"
     )
     assert not {"skops", "sklearn", "scipy"} & loaded
+
+
+ASK = """
+import sys
+from hybrid.cli import main
+main(["ask", "--no-cache", "--max-tokens", "2", sys.argv[1]], standalone_mode=False)
+print("\\nMODULES", " ".join(sorted(sys.modules)))
+"""
+#: What a one-shot local answer has no use for: the cloud SDKs, the secret detectors (the prompt has nothing
+#: they could match), the phone and IBAN checkers (no candidates), tables, scikit-learn. (diskcache is not
+#: here: llama-cpp-python imports it itself.)
+NOT_ON_THE_LOCAL_PATH = {"anthropic", "httpx", "openai", "ollama", "detect_secrets", "phonenumbers", "stdnum",
+                         "rich", "pydantic_settings", "skops", "sklearn", "scipy", "textual"}
+
+
+def ask_in_a_fresh_process(prompt: str) -> tuple[str, set[str]]:
+    out = subprocess.run([sys.executable, "-c", ASK, prompt], capture_output=True, text=True, check=True).stdout
+    answer, _, modules = out.rpartition("MODULES ")
+    return answer, set(modules.split())
+
+
+def test_a_one_shot_local_ask_loads_only_what_it_uses_and_still_scans_routes_and_traces(isolated_home):
+    from hybrid.settings import Paths
+    from hybrid.trace import TraceStore
+
+    answer, loaded = ask_in_a_fresh_process("Name three colours of the rainbow.")
+    assert answer.strip() and "llama_cpp" in loaded and "hybrid.privacy" in loaded
+    assert not NOT_ON_THE_LOCAL_PATH & loaded
+    _, loaded = ask_in_a_fresh_process("Why does my login fail with password = 'Wint3r!Sun#42'?")
+    assert "detect_secrets" in loaded  # the scan still runs when a detector could fire
+    trace = TraceStore(Paths.resolve().trace_db)
+    secret, plain = trace.recent(2)
+    trace.close()
+    assert plain.status == secret.status == "done" and plain.backend == secret.backend == "smollm2"
+    assert any("local-only: Secret Keyword" in reason for reason in secret.reasons)

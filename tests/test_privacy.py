@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from hybrid.cli import main
 from hybrid.errors import BackendError, HybridError
 from hybrid.events import Done, TextDelta
-from hybrid.privacy import PrivacyScanner, Redaction, Restorer, find
+from hybrid.privacy import PrivacyScanner, Redaction, Restorer, find, may_hold_secret
 from hybrid.settings import Paths, PrivacySettings
 from hybrid.trace import TraceStore
 from hybrid.types import Chunk, Message, Request
@@ -199,3 +200,32 @@ def test_findings_are_whole_and_do_not_overlap():
     text = "creds postgres://u:Qz8kLm2pXv@db.acme.io/x and mail ops@acme.io"
     labels = [(f.label, text[f.start:f.end]) for f in find(text)]
     assert labels == [("Basic Auth Credentials", "Qz8kLm2pXv"), ("email address", "ops@acme.io")]
+
+
+def _detector_patterns() -> list[tuple[str, re.Pattern]]:
+    """Every pattern by which the installed detect-secrets plugins (as hybrid runs them) can find a secret."""
+    from hybrid.privacy import _keyword_maps, _keywords, _plugins
+
+    patterns = [(p.secret_type, r) for p in _plugins() if p.secret_type != "Secret Keyword" for r in p.denylist]
+    patterns += [("Secret Keyword", r) for mapping in _keyword_maps() for r in mapping]
+    return [*patterns, ("Secret Keyword", _keywords())]
+
+
+@pytest.mark.parametrize("name, pattern", _detector_patterns(), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_cheap_pre_check_passes_everything_a_secret_detector_could_match(name, pattern):
+    """``may_hold_secret`` lets the scan skip loading detect-secrets; it must never say no to a possible secret."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.from_regex(pattern, fullmatch=True))
+    def check(text: str) -> None:
+        assert may_hold_secret(text), f"{name}: {text!r}"
+
+    check()
+
+
+def test_ordinary_prose_skips_the_secret_detectors_and_secrets_do_not():
+    assert not may_hold_secret("Name three colours of the rainbow. Programming languages, documentation.")
+    for kind in ("AWS-style key", "GitHub token", "PEM private key", "password", "database URL"):
+        assert may_hold_secret(SECRETS[kind][0]), kind

@@ -52,6 +52,23 @@ def test_file_adds_backends_and_env_beats_file(isolated_home, monkeypatch):
     assert load_settings(routing={"threshold": 0.1}).routing.threshold == 0.1
 
 
+def test_environment_names_any_key_in_any_case_lists_as_json_and_bad_values_name_the_key(isolated_home, monkeypatch):
+    monkeypatch.setenv("hybrid_routing__local", '["smollm2", "gateway"]')
+    monkeypatch.setenv("HYBRID_BACKENDS__GATEWAY__TYPE", "openai")
+    monkeypatch.setenv("HYBRID_BACKENDS__GATEWAY__BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("HYBRID_BACKENDS__GATEWAY__MODEL", "qwen")
+    monkeypatch.setenv("HYBRID_BACKENDS__GATEWAY__LOCAL", "true")
+    monkeypatch.setenv("HYBRID_ANTHROPIC_API_KEY", "sk-hybrid")
+    monkeypatch.setenv("HYBRID_HOME_IS_NOT_A_SETTING", "1")
+    s = load_settings(routing={"mode": "cascade"})
+    assert s.routing.local == ["smollm2", "gateway"] and s.routing.mode == "cascade"
+    assert s.backends["gateway"].base_url == "http://127.0.0.1:9/v1" and s.backends["gateway"].local is True
+    assert s.anthropic_api_key.get_secret_value() == "sk-hybrid"
+    monkeypatch.setenv("HYBRID_PRIVACY__LOCAL_TASKS", "classify")
+    with pytest.raises(ConfigError, match="privacy.local_tasks: Input should be a valid list"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
