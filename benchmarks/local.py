@@ -141,8 +141,6 @@ def decisions(settings, classifier, n: int) -> list[tuple]:
 def generation(settings, classifier, home: Path, trials: int, tokens: int) -> list[tuple]:
     from llama_cpp import Llama
 
-    n = default_threads()
-    bare = Llama(model_path=str(shipped_model_path()), n_ctx=2048, n_threads=n, n_threads_batch=n, verbose=False)
     local = build_backend("smollm2", settings.backends["smollm2"])
     others = {name: build_backend(name, settings.backends[name]) for name in ("haiku", "sonnet", "opus")}
     router = Router(settings, {"smollm2": local, **others}, classifier, TraceStore(home / "bench.db"))
@@ -158,12 +156,13 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
         return first - t0, time.perf_counter() - t0, count
 
     def run_router(prompt: str) -> tuple[float, float, int]:
-        t0, first = time.perf_counter(), None
+        t0, first, count = time.perf_counter(), None, 0
         for event in router.run(Request.from_prompt(prompt, max_tokens=tokens)):  # streamed, as `hybrid ask` does
             if isinstance(event, TextDelta):
                 first = first or time.perf_counter()
+                count += 1  # pieces of text, counted as the bare side counts them
             elif isinstance(event, Done):
-                return first - t0, time.perf_counter() - t0, event.completion.usage.output_tokens
+                return first - t0, time.perf_counter() - t0, count
             elif isinstance(event, Failed):
                 raise event.error
         raise RuntimeError("the router's event stream ended without an answer")
@@ -183,12 +182,18 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
         return statistics.median(times), percentile(times, 0.99)
 
     own_p50, own_p99 = router_own_ttft()
-    run_bare(PROMPT), run_router(PROMPT)  # load both
+    run_router(PROMPT)  # loads the backend's model
+    # Bare is the very Llama object the router's backend holds: same weights, same memory, same KV cache, so the
+    # difference is the router and the backend around it, not two model instances placed differently in memory.
+    bare = local._llm
+    assert isinstance(bare, Llama)
+    run_bare(PROMPT)
     ttft = {"bare": [], "router": []}
     rate = {"bare": [], "router": []}
     for i in range(trials):
-        for label, fn in (("bare", run_bare), ("router", run_router)):
-            first, total, count = fn(f"{PROMPT} ({i})")
+        order = (("bare", run_bare), ("router", run_router))
+        for label, fn in order if i % 2 == 0 else order[::-1]:  # who goes first alternates
+            first, total, count = fn(f"{PROMPT} ({i}{label[0]})")  # neither reuses the other's whole prompt
             ttft[label].append(first)
             rate[label].append(count / total)
     router.close()
