@@ -6,7 +6,10 @@
   :mod:`classifiers.checks.prompt_kind`): each draft's final answer is extracted (a letter, a number,
   canonical JSON) and the drafts vote. ``keep`` is the first draft that gives the most common answer, and
   ``agreement`` is the share of the *other* drafts that give the same answer (2 of 2 agree: 1.0; 1 of 2: 0.0;
-  2 of 3: 0.5). A draft with no answer agrees with nobody;
+  2 of 3: 0.5). A draft that states no answer abstains: it neither agrees nor disagrees, and counts half
+  (one answer and one abstention: 0.5, nothing to compare). On MMLU-Pro, escalating such a question gains less
+  than escalating one whose two answers disagree (0.24-0.29 against 0.39-0.44 in correctness) and far more than
+  one whose answers agree (0.08), so it ranks between the two;
 * open prompts, or checkable ones where no draft states an answer: word-count cosine similarity between
   drafts (each read at its first and last ``SIMILARITY_HEAD``/``SIMILARITY_TAIL`` characters).
   ``agreement`` is the mean pairwise similarity and ``keep`` the draft closest to the others.
@@ -29,6 +32,8 @@ from .checks import prompt_kind as kinds
 from .checks.extract import final_key
 from .checks.text import ends
 
+#: How much a draft that states no final answer counts towards agreement: half, neither for nor against.
+ABSTAINED_COUNTS = 0.5
 SIMILARITY_HEAD = 2000
 SIMILARITY_TAIL = 1000
 
@@ -84,12 +89,17 @@ def _vote(kind: str, answers: tuple[str | None, ...]) -> Agreement:
     winner = next(a for a in answers if a is not None and counts[a] == top)
     keep = answers.index(winner)
     k = len(answers)
-    if top == k or top * 2 > k:
+    abstained = sum(a is None for a in answers)
+    if top + abstained == k:
+        reason = f"{top} of {k} drafts answer {_shown(kind, winner)}"
+        if abstained:
+            reason += f"; {abstained} state{'s' if abstained == 1 else ''} no answer"
+    elif top * 2 > k:
         reason = f"{top} of {k} drafts answer {_shown(kind, winner)}"
     else:
         seen = list(dict.fromkeys(answers))
         reason = "drafts disagree: " + " vs ".join(_shown(kind, a) for a in seen)
-    return Agreement((top - 1) / (k - 1), keep, reason, kind, answers)
+    return Agreement((top - 1 + ABSTAINED_COUNTS * abstained) / (k - 1), keep, reason, kind, answers)
 
 
 def _bag(text: str) -> Counter[str]:

@@ -37,10 +37,15 @@ def test_two_real_drafts_that_agree():
     assert found.answers == ("F", "F")
 
 
-def test_two_real_drafts_that_disagree_keep_the_one_with_an_answer():
+def test_a_draft_with_no_answer_abstains_and_the_one_with_an_answer_is_kept():
     found = agreement(STOCK_Q, [STOCK_MIXTRAL, STOCK_LLAMA])
-    assert (found.agreement, found.keep) == (0.0, 1)
-    assert found.reason == "drafts disagree: no answer vs (B)"
+    assert (found.agreement, found.keep) == (0.5, 1)
+    assert found.reason == "1 of 2 drafts answer (B); 1 states no answer"
+    # Two answers that disagree rank above an answer and an abstention, which rank above two that agree.
+    disagree = agreement(TAPE_Q, ["The answer is (B).", "The answer is (D)."]).agreement
+    agree = agreement(TAPE_Q, ["The answer is (D).", "Answer: D"]).agreement
+    assert disagree < found.agreement < agree
+    assert agreement(TAPE_Q, ["The answer is (D).", "Answer: D", STOCK_MIXTRAL]).agreement == 0.75
 
 
 def test_numbers_are_compared_for_word_problems():
