@@ -49,7 +49,7 @@ from .blend import (
 )
 from .calibrate import DEFAULT_ESCALATION_SHARE, calibrate_threshold
 from .card import examples_sha256, make_card
-from .cascade import DraftRules
+from .cascade import DraftRules, DraftSignals
 from .data import Example
 from .datasets import LICENCES, alpacaeval, gsm8k, mmlu_pro
 from .difficulty import DifficultyModel
@@ -116,6 +116,8 @@ def choose_answer_blend(
     weak, strong = _quality(drafts)
     rules = DraftRules()
     checks = [run_draft_checks(e.prompt, e.drafts()[0]) for e in drafts]
+    # The fixed rules' signals (length lean, off-options, token confidence), so each blend is judged as it scores.
+    signals = [DraftSignals.of(e.drafts()[0], e.prompt) for e in drafts]
     log_chars = np.array([np.log1p(len(e.prompt)) for e in drafts])
     table: dict[str, dict[str, float]] = {}
     for held in sorted(set(sources)):
@@ -132,7 +134,8 @@ def choose_answer_blend(
                 **{**fitted.params.as_dict(), "answer_weight": aw, "answer_prompt_weight": apw}
             )
             base = answer_base(params, prompt_z, answer_p)
-            scores = [verdict(float(b), checks[i], None, 0, "", rules).score for b, i in zip(base, idx)]
+            scores = [verdict(rules.confidence(float(b), signals[i]), checks[i], None, 0, "", rules).score
+                      for b, i in zip(base, idx)]
             row[f"{aw}/{apw}"] = quality_metrics(np.array(scores), weak[mask], strong[mask]).apgr
         table[held] = row
         _say(f"  answer LOSO {held}: " + " ".join(f"{k}={v:.3f}" for k, v in row.items()))
