@@ -288,8 +288,11 @@ def _fast_encode(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     if make is None or encoder.check_circular or encoder.indent is not None:
         return encoder.encode
     strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
-    c_encode = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
-                    encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    try:
+        c_encode = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+                        encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    except TypeError:  # an interpreter whose C encoder takes other arguments: the documented path
+        return encoder.encode
     return lambda value: "".join(c_encode(value, 0))
 
 
