@@ -96,3 +96,11 @@ def test_when_two_models_agree_the_weak_one_is_right_far_more_often():
         right[found.agreement == 1.0].append(row["correct"][weak])
     agree, disagree = (sum(v) / len(v) for v in (right[True], right[False]))
     assert agree > disagree + 0.4  # measured on all 5,201 questions: 78% against 17%
+
+
+def test_of_two_open_answers_the_fuller_is_kept():
+    """Two drafts are always equally close to each other; the fuller answer is kept, whichever came first."""
+    short = "Paris."
+    full = "The capital of France is Paris, on the Seine; it has been the capital for most of the last thousand years."
+    assert agreement("Capital of France?", [short, full]).keep == 1
+    assert agreement("Capital of France?", [full, short]).keep == 0
