@@ -9,7 +9,7 @@ These are priors, not fitted weights, and every artifact card says so:
   disagreement dominates. Drafts of an open prompt, compared only by word
   similarity, move the learned logit by ``similarity_weight * (1 - agreement)``:
   two answers can differ in words and both be right, so similarity is a hint
-  (on AlpacaEval, letting it dominate ranked below one draft: 0.512 vs 0.533);
+  (on AlpacaEval, letting it dominate ranked two drafts below one);
 * confidence: with per-token log-probabilities, ``confidence`` is the
   geometric-mean token probability ``exp(mean(logprobs))``. Below
   ``confident_at`` the learned score is pushed up by a noisy-OR with weight
@@ -22,9 +22,9 @@ These are priors, not fitted weights, and every artifact card says so:
   answer to an open prompt and a *long* answer to a checkable one (multiple
   choice, maths, JSON) lean towards escalation. The learned score's logit moves
   by ``answer_length_weight`` per e-fold of length from ``LENGTH_CENTER``
-  characters, counting at most ``MAX_LEAN`` e-folds either way. Learned from the data, answer length flips sign between
-  AlpacaEval and MMLU-Pro, which is why the learned model holds it at zero;
-  the flip follows the prompt's kind: judges of open answers mark short,
+  characters, counting at most ``MAX_LEAN`` e-folds either way. Learned from
+  the data, answer length flips sign between AlpacaEval and MMLU-Pro, which is
+  why the learned model holds it at zero; the flip follows the prompt's kind: judges of open answers mark short,
   thin answers down (the weak answers that lost on Arena-style judging were the
   short ones, for every weak model tried), while on a question with one right
   answer a long draft is a model struggling (on MMLU-Pro, longer Mixtral
