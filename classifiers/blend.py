@@ -18,7 +18,7 @@ import numpy as np
 
 from .embedding import EMBEDDING_DIM
 from .features import DRAFT_TEXT_FEATURES, PROMPT_TEXT_FEATURES
-from .scoring import ScoringParams
+from .scoring import ScoringParams, logit
 from .vectors import DRAFT_C, PROMPT_C, Matrices, fit_soft, predict
 
 #: The answer-aware vector's column names, in order.
@@ -73,11 +73,6 @@ def _mean_scale(values: np.ndarray) -> tuple[float, float]:
     return float(np.mean(values)), scale if scale > 1e-9 else 1.0
 
 
-def _logits(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 @dataclass(frozen=True)
 class Fitted:
     prompt_model: Any
@@ -92,10 +87,10 @@ def fit(data: Matrices, design: Design, *, draft_fallback: Any | None = None, fa
     """
     prompt_model = fit_soft(data.prompt_x, data.prompt_t, PROMPT_C)
     length_mean, length_scale = _mean_scale(data.prompt_x[:, PROMPT_LENGTH_COLUMN])
-    prompt_mean, prompt_scale = _mean_scale(_logits(predict(prompt_model, data.prompt_x)))
+    prompt_mean, prompt_scale = _mean_scale(logit(predict(prompt_model, data.prompt_x)))
     if len(data.draft_t):
         draft_model = fit_soft(drop_columns(data.draft_x, design.dropped), data.draft_t, DRAFT_C)
-        answer_mean, answer_scale = _mean_scale(_logits(predict(draft_model, data.draft_x)))
+        answer_mean, answer_scale = _mean_scale(logit(predict(draft_model, data.draft_x)))
     else:
         draft_model = draft_fallback
         old = fallback_params or ScoringParams()

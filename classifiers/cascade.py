@@ -45,6 +45,14 @@ LENGTH_CENTER = 600
 MAX_LEAN = 1.0
 
 
+def shift_logit(p: float, by: float) -> float:
+    """The probability ``p`` moved by ``by`` in logit space (``p`` clipped away from 0 and 1, as the score's
+    :func:`classifiers.scoring.logit` clips it): a scalar, without numpy, for the per-draft rules."""
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    z = math.log(p / (1.0 - p)) + by
+    return 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
+
+
 def length_lean(prompt: str, answer: str) -> float:
     """How far the answer's length points to a weak draft, in e-folds of characters from ``LENGTH_CENTER``,
     at most ``MAX_LEAN`` either way.
@@ -97,9 +105,7 @@ class DraftRules:
         """``score`` moved by the draft's length lean, then pushed up when its tokens were unlikely or its final
         number is none of the options."""
         if self.answer_length_weight and signals.length_lean:
-            p = min(max(score, 1e-6), 1.0 - 1e-6)
-            z = math.log(p / (1.0 - p)) + self.answer_length_weight * signals.length_lean
-            score = 1.0 / (1.0 + math.exp(-max(min(z, 60.0), -60.0)))
+            score = shift_logit(score, self.answer_length_weight * signals.length_lean)
         if signals.confidence is not None and signals.confidence < self.confident_at:
             push = self.low_confidence_weight * (self.confident_at - signals.confidence) / self.confident_at
             score = 1.0 - (1.0 - score) * (1.0 - push)

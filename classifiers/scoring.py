@@ -43,7 +43,7 @@ import numpy as np
 from hybrid.errors import ClassifierError
 from hybrid.types import CheckResult, Draft, DraftAssessment
 
-from .cascade import DraftRules, DraftSignals
+from .cascade import DraftRules, DraftSignals, shift_logit
 
 
 def logit(p):
@@ -165,6 +165,6 @@ def _with_disagreement(base: float, agreement: float | None, rules: DraftRules, 
     if agreement is None:
         return base
     if not voted:
-        return float(sigmoid(logit(base) + rules.similarity_weight * (1.0 - agreement)))
+        return shift_logit(base, rules.similarity_weight * (1.0 - agreement))
     w = rules.disagreement_weight
     return w * (1.0 - agreement) + (1.0 - w) * base
