@@ -95,3 +95,45 @@ def test_both_sdks_against_hybrid_serve_with_real_smollm2(hybrid_serve):
         final = stream.get_final_message()
     row = trace.get_request(final.id.removeprefix("msg_"))
     assert (row.status, row.backend, row.output) == ("done", "sonnet", "Paris, from the cloud.") and row.cost > 0
+
+
+@pytest.mark.slow
+def test_a_cascade_through_both_sdks_streams_exactly_the_answer_it_returns(tmp_path):
+    """Cascade mode behind a live ``hybrid serve``: real SmolLM2 drafts, the cloud faked at its wire. A draft cut
+    off by max_tokens is rejected and the cloud answers; streamed or whole, through either SDK, the text the client
+    gets is the answer the trace records, and the draft never leaks into the stream."""
+    from hybrid.trace import TraceStore
+
+    question = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+                "How many clips did Natalia sell altogether?")
+
+    def maths(n: int) -> list[dict]:  # a new request each time, so none is answered from the response cache
+        return [{"role": "user", "content": f"{question} ({n})"}]
+
+    answer = "She sold 72 clips in all."  # fits max_tokens (the fake counts words); the draft does not
+    with FakeAnthropicAPI() as cloud:
+        server = HybridServe(tmp_path / "home", cloud.url, api_key=DEFAULT_KEY,
+                             extra_env={"HYBRID_ROUTING__MODE": "cascade"}).start()
+        try:
+            for _ in range(4):
+                cloud.enqueue_text(answer)
+            trace = TraceStore(server.trace_db)
+            oa = openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0)
+            whole = oa.chat.completions.create(model="hybrid", messages=maths(1), max_tokens=8)
+            chunks = list(oa.chat.completions.create(model="hybrid", messages=maths(2), max_tokens=8, stream=True))
+            streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+            assert whole.choices[0].message.content == streamed == answer
+            for request_id in (whole.id, chunks[0].id):
+                row = trace.get_request(request_id.removeprefix("chatcmpl-"))
+                assert (row.status, row.backend, row.output) == ("done", "sonnet", answer)
+
+            an = anthropic.Anthropic(base_url=server.base, api_key="unused", max_retries=0)
+            message = an.messages.create(model="hybrid", max_tokens=8, messages=maths(3))
+            with an.messages.stream(model="hybrid", max_tokens=8, messages=maths(4)) as stream:
+                streamed = "".join(stream.text_stream)
+                final = stream.get_final_message()
+            assert message.content[0].text == streamed == final.content[0].text == answer
+            steps = [s.kind for s in trace.steps(final.id.removeprefix("msg_"))]
+            assert "draft" in steps and steps.count("backend_call") == 2
+        finally:
+            server.stop()
