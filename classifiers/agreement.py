@@ -68,7 +68,7 @@ def agreement(prompt: str, drafts: Sequence[str]) -> Agreement:
         answers = tuple(final_key(kind, draft, letters) for draft in drafts)
         if any(a is not None for a in answers):
             return _vote(kind, answers)
-        found = similarity_agreement(drafts)
+        found = similarity_agreement(drafts, kind)
         return Agreement(found.agreement, found.keep, f"no draft states a final answer; {found.reason}", kind, answers)
     return similarity_agreement(drafts)
 
@@ -116,15 +116,19 @@ def cosine(a: Counter[str], b: Counter[str]) -> float:
     return dot / math.sqrt(sum(n * n for n in a.values()) * sum(n * n for n in b.values()))
 
 
-def similarity_agreement(drafts: Sequence[str]) -> Agreement:
-    """Agreement of open answers by word-count cosine: mean pairwise similarity; keep the most central draft."""
+def similarity_agreement(drafts: Sequence[str], kind: str = kinds.OPEN) -> Agreement:
+    """Agreement of answers by word-count cosine: mean pairwise similarity; keep the most central draft.
+
+    Among equally central drafts (two always are) an open prompt keeps the fullest, since a short open answer is
+    the weak one more often (on AlpacaEval, keeping the longer of two models' answers raised the kept answer's
+    judged win rate from 0.49 to 0.57); a checkable prompt whose drafts state no answer keeps the first (a long
+    draft there is a model struggling, not a fuller answer).
+    """
     bags = [_bag(d) for d in drafts]
     k = len(bags)
     sims = [[cosine(bags[i], bags[j]) if i != j else 0.0 for j in range(k)] for i in range(k)]
     closeness = [round(sum(row) / (k - 1), 6) for row in sims]
-    # The most central draft; among equally central ones (two drafts always are) the fullest, since a short
-    # open answer is the weak one more often (on AlpacaEval, keeping the longer of two models' answers raised
-    # the kept answer's judged win rate from 0.49 to 0.57).
-    keep = max(range(k), key=lambda i: (closeness[i], len(drafts[i]), -i))
+    fuller = kind == kinds.OPEN
+    keep = max(range(k), key=lambda i: (closeness[i], len(drafts[i]) if fuller else 0, -i))
     mean = sum(closeness) / k
     return Agreement(mean, keep, f"drafts are {mean:.0%} similar (word overlap)")

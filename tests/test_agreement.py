@@ -104,3 +104,5 @@ def test_of_two_open_answers_the_fuller_is_kept():
     full = "The capital of France is Paris, on the Seine; it has been the capital for most of the last thousand years."
     assert agreement("Capital of France?", [short, full]).keep == 1
     assert agreement("Capital of France?", [full, short]).keep == 0
+    # A multiple-choice question whose drafts name no letter keeps the first: length is no virtue there.
+    assert agreement(TAPE_Q, ["I am not sure.", "It could be several of the options, depending on the rate."]).keep == 0
