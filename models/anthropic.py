@@ -20,14 +20,13 @@ messages we pass on).
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import SecretStr
 
-from hybrid.backends import SDKOptions, scrub
+from hybrid.backends import Installed, SDKOptions, scrub
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -91,6 +90,7 @@ class AnthropicBackend:
         self._timeout_s = timeout_s
         self._client = client
         self._lock = threading.Lock()
+        self._installed = Installed("anthropic")
         self._auth_failure: str | None = None
 
     def __repr__(self) -> str:
@@ -107,7 +107,7 @@ class AnthropicBackend:
             return self._client
         if not self._has_key:
             raise BackendUnavailable(self.name, self._no_key, retryable=False)
-        if importlib.util.find_spec("anthropic") is None:
+        if not self._installed():
             raise BackendUnavailable(self.name, INSTALL_HINT, retryable=False)
         import anthropic
 
@@ -176,7 +176,7 @@ class AnthropicBackend:
             return Health(False, self._no_key)
         if self._auth_failure:
             return Health(False, self._auth_failure)
-        if importlib.util.find_spec("anthropic") is None:
+        if not self._installed():
             return Health(False, INSTALL_HINT)
         if not deep:
             return Health(True, f"key set; {self.model} at {self._where()}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from hybrid.backends import BackendOptions
+from hybrid.backends import BackendOptions, Installed
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -88,6 +88,7 @@ class LlamaCppBackend:
         self._logprobs = logprobs
         self._configured_path = configured_path
         self._lock = threading.Lock()
+        self._installed = Installed("llama_cpp")
         self._llm: Any = None
         self._formatter: Any = None
 
@@ -102,7 +103,7 @@ class LlamaCppBackend:
             )
         if not self.path.is_file():
             return f"model file missing: {self.path}; fix backends.{self.name}.path"
-        if importlib.util.find_spec("llama_cpp") is None:
+        if not self._installed():
             return "llama-cpp-python is not installed; run `pip install -e '.[local]'`"
         return None
 

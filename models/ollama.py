@@ -18,7 +18,6 @@ TTL. ``deep=True`` makes the same check uncached, with the normal timeout.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
-from hybrid.backends import BackendOptions
+from hybrid.backends import BackendOptions, Installed
 from hybrid.errors import BackendError, BackendUnavailable
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -79,6 +78,7 @@ class OllamaBackend:
         self._health_ttl_s = health_ttl_s
         self._probe_timeout_s = probe_timeout_s
         self._lock = threading.Lock()
+        self._installed = Installed("ollama")
         self._cached: tuple[float, Health] | None = None
 
     def __repr__(self) -> str:
@@ -141,7 +141,7 @@ class OllamaBackend:
             return f"no model set; set backends.{self.name}.model to an Ollama tag, e.g. llama3.2"
         if not self.host.startswith(("http://", "https://")) and "://" in self.host:
             return f"host {self.host!r} is not an http(s) URL; fix backends.{self.name}.host or OLLAMA_HOST"
-        if importlib.util.find_spec("ollama") is None:
+        if not self._installed():
             return INSTALL_HINT
         return None
 

@@ -21,14 +21,13 @@ named); the deep check lists ``GET /v1/models`` and says whether the configured 
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field, SecretStr
 
-from hybrid.backends import SDKOptions, scrub
+from hybrid.backends import Installed, SDKOptions, scrub
 from hybrid.errors import BackendError, BackendUnavailable
 from hybrid.types import Chunk, Health, Price, Request, Usage
 
@@ -84,6 +83,7 @@ class OpenAICompatBackend:
         self._timeout_s = timeout_s
         self._client = client
         self._lock = threading.Lock()
+        self._installed = Installed("openai")
 
     def __repr__(self) -> str:
         return f"OpenAICompatBackend(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
@@ -94,7 +94,7 @@ class OpenAICompatBackend:
             return None
         if self._api_key_env and self._api_key is None:
             return NO_KEY.format(env=self._api_key_env, name=self.name)
-        if importlib.util.find_spec("openai") is None:
+        if not self._installed():
             return INSTALL_HINT
         return None
 
