@@ -11,6 +11,12 @@ few seconds (requests/s). Added latency = the proxy's percentile minus the direc
 
 LiteLLM (``litellm[proxy]``) is installed into a separate venv the first time (``--litellm-venv``);
 it is not a project dependency. Everything listens on 127.0.0.1. Prints a table; asserts nothing.
+
+    python benchmarks/proxy.py --trace-cost [--rounds 6] [--seconds 3]
+
+measures instead what the trace costs the server: ``hybrid serve`` with the trace on against
+``hybrid --no-log serve``, the same upstream behind both, requests/s at concurrency 32 and latency at 1,
+in alternating order (LiteLLM is not needed).
 """
 
 from __future__ import annotations
@@ -170,6 +176,61 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
+def serve_hybrid(port: int, env: dict[str, str], log: Path, *, trace: bool = True) -> subprocess.Popen:
+    flags = [] if trace else ["--no-log"]
+    return start([sys.executable, "-m", "hybrid.cli", *flags, "serve", "--port", str(port)], env, log)
+
+
+def hybrid_env(base_env: dict[str, str], home: Path, upstream_port: int) -> dict[str, str]:
+    return {**base_env, "HYBRID_HOME": str(home), "ANTHROPIC_API_KEY": FAKE_KEY,
+            "HYBRID_BACKENDS__SONNET__BASE_URL": f"http://127.0.0.1:{upstream_port}",
+            "HYBRID_BACKENDS__SONNET__MAX_RETRIES": "0", "HYBRID_CACHE__ENABLED": "false"}
+
+
+def start_upstream(port: int, base_env: dict[str, str], log: Path) -> subprocess.Popen:
+    return start([sys.executable, "-m", "uvicorn", "--port", str(port), "--log-level", "warning", "--no-access-log",
+                  "--lifespan", "off", "proxy:upstream"], {**base_env, "PYTHONPATH": str(Path(__file__).parent)}, log)
+
+
+def trace_cost(args: argparse.Namespace, tmp: Path, base_env: dict[str, str]) -> None:
+    """``hybrid serve`` with the trace on vs ``--no-log``, in front of the same instant upstream."""
+    up, on, off = free_port(), free_port(), free_port()
+    procs = [start_upstream(up, base_env, tmp / "upstream.log"),
+             serve_hybrid(on, hybrid_env(base_env, tmp / "on", up), tmp / "on.log"),
+             serve_hybrid(off, hybrid_env(base_env, tmp / "off", up), tmp / "off.log", trace=False)]
+    try:
+        body = targets(up, on, on)["hybrid"][2]
+        wait_until_answers(up, "/v1/messages", targets(up, on, on)["direct"][2], procs[0], tmp / "upstream.log")
+        plan = {"trace on": on, "--no-log": off}
+        for (name, port), proc in zip(plan.items(), procs[1:]):
+            wait_until_answers(port, "/v1/chat/completions", body, proc, tmp / f"{'on' if port == on else 'off'}.log")
+            one_at_a_time(port, "/v1/chat/completions", body, 30)  # warm-up
+        rps: dict[str, list[float]] = {n: [] for n in plan}
+        seq: dict[str, list[float]] = {n: [] for n in plan}
+        for r in range(args.rounds):
+            for name in (list(plan) if r % 2 == 0 else list(plan)[::-1]):
+                seq[name] += one_at_a_time(plan[name], "/v1/chat/completions", body, args.requests)
+                rps[name].append(many_at_once(plan[name], "/v1/chat/completions", body, args.concurrency,
+                                              args.seconds)[0])
+            print(f"round {r + 1}/{args.rounds} done", flush=True)
+        ratios = [a / b for a, b in zip(rps["trace on"], rps["--no-log"])]
+        print(f"\n{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f}")
+        print(f"{'':28}{'trace on':>10}{'--no-log':>10}{'on / off':>10}")
+        med = {n: statistics.median(v) for n, v in rps.items()}
+        print(f"{f'requests/s at c={args.concurrency}':28}{med['trace on']:>10.0f}{med['--no-log']:>10.0f}"
+              f"{med['trace on'] / med['--no-log']:>10.0%}")
+        p50 = {n: pct(v, 50) * 1000 for n, v in seq.items()}
+        print(f"{'p50 latency at c=1 (ms)':28}{p50['trace on']:>10.2f}{p50['--no-log']:>10.2f}"
+              f"{p50['trace on'] / p50['--no-log']:>10.2f}")
+        print(f"\nthroughput with the trace on, per round: {', '.join(f'{x:.0%}' for x in ratios)} "
+              f"(median {statistics.median(ratios):.0%}; goal >= 90%)")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(15)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -177,19 +238,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds of 32-at-once load per target per round")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--litellm-venv", type=Path, default=Path(tempfile.gettempdir()) / "hybrid-bench-litellm")
+    parser.add_argument("--trace-cost", action="store_true", help="hybrid serve with the trace on vs --no-log")
     args = parser.parse_args()
 
-    litellm_exe = ensure_litellm(args.litellm_venv)
     tmp = Path(tempfile.mkdtemp(prefix="hybrid-proxy-bench-"))
-    up, hy, ll = free_port(), free_port(), free_port()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "ANTHROPIC_"))}
-    procs = [start([sys.executable, "-m", "uvicorn", "--port", str(up), "--log-level", "warning", "--no-access-log",
-                    "--lifespan", "off", "proxy:upstream"], {**base_env, "PYTHONPATH": str(Path(__file__).parent)}, tmp / "upstream.log")]
-    hybrid_env = {**base_env, "HYBRID_HOME": str(tmp / "home"), "ANTHROPIC_API_KEY": FAKE_KEY,
-                  "HYBRID_BACKENDS__SONNET__BASE_URL": f"http://127.0.0.1:{up}",
-                  "HYBRID_BACKENDS__SONNET__MAX_RETRIES": "0", "HYBRID_CACHE__ENABLED": "false"}
-    procs.append(start([sys.executable, "-m", "hybrid.cli", "serve", "--port", str(hy)], hybrid_env,
-                       tmp / "hybrid.log"))
+    if args.trace_cost:
+        try:
+            trace_cost(args, tmp, base_env)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    litellm_exe = ensure_litellm(args.litellm_venv)
+    up, hy, ll = free_port(), free_port(), free_port()
+    procs = [start_upstream(up, base_env, tmp / "upstream.log"),
+             serve_hybrid(hy, hybrid_env(base_env, tmp / "home", up), tmp / "hybrid.log")]
     config = tmp / "litellm.yaml"
     config.write_text(json.dumps({  # YAML is a superset of JSON
         "model_list": [{"model_name": "claude", "litellm_params": {
