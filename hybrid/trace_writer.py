@@ -6,7 +6,9 @@ What is guaranteed (README "The trace"):
   written in a few statements (``hybrid/trace_batch.py``), which leaves the rows that applying its writes one
   by one would. If a batch fails, its writes are applied one by one, so the others still land.
 - The queue is bounded: when it is full, a caller waits (back-pressure), so no row is ever dropped.
-- ``flush()`` returns once everything queued before it is committed. Every read flushes first every writer
+- ``flush()`` returns once everything queued before it is committed. Flushes do not split batches: the rows
+  queued around many concurrent flushes go in one transaction and its commit answers them all (group commit;
+  the server flushes once per answered request). Every read flushes first every writer
   of the same database file in this process (``flush_all``), so a process always reads its own writes,
   whichever ``TraceStore`` object made them. A flush with nothing left to commit returns at once; one that
   finds the writer lingering for more writes wakes it. The router's read of a conversation's settled turns
@@ -54,7 +56,9 @@ class _Stop:
 
 _STOP = _Stop()
 _CONTROL = (_Alone, _Stop, threading.Event)
-"""Queued items that are not rows: each is handled alone, between batches."""
+"""Queued items that are not rows."""
+_ALONE = (_Alone, _Stop)
+"""Control items handled alone, between batches; a flush marker (an Event) is set after the batch it ends."""
 
 
 class Writer:
@@ -205,12 +209,17 @@ class Writer:
                     self._wake.wait(LINGER_S)
                 with self._lock:
                     taken = self._items[:BATCH_SIZE]
-                    end = next((i for i, item in enumerate(taken) if isinstance(item, _CONTROL)), len(taken))
-                    batch = taken[:end]
+                    end = next((i for i, item in enumerate(taken) if isinstance(item, _ALONE)), len(taken))
                     del self._items[:end]
                     self._room.notify_all()
+                # Flush markers do not cut the batch: every row before each of them is in it, so one commit
+                # answers them all (group commit: concurrent requests that each wait for their rows share it).
+                batch = [item for item in taken[:end] if not isinstance(item, threading.Event)]
                 finished = self._commit(db, batch)
                 self._applied += len(batch)
+                for item in taken[:end]:
+                    if isinstance(item, threading.Event):
+                        item.set()
                 if finished and self._on_finished is not None:
                     self._on_finished(finished)
         finally:

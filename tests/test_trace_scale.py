@@ -169,3 +169,35 @@ def test_hybrid_logs_prune_applies_the_configured_retention(tmp_path, monkeypatc
     assert result.output.startswith("pruned ") and "MiB ->" in result.output
     reopened = TraceStore(path)
     assert reopened.get_request(old) is None and reopened.get_request(new).output == ("new " * 30)[::-1]
+
+
+def test_concurrent_requests_waiting_for_their_rows_share_one_commit(tmp_path, monkeypatch):
+    """The server waits for each answered request's rows to be committed before the client sees the end; under
+    load those waits are answered by shared commits (group commit), not one transaction per request."""
+    import threading
+
+    from hybrid import trace_writer
+
+    transactions = []
+    apply = trace_writer.Writer._apply
+    monkeypatch.setattr(trace_writer.Writer, "_apply",
+                        lambda self, db, writes: transactions.append(len(writes)) or apply(self, db, writes))
+    store = TraceStore(tmp_path / "t.db")
+    ids: list[str] = []
+
+    def client(n: int) -> None:
+        for i in range(n):
+            request_id = new_id()
+            store.start_request(request_id, task="chat", messages=[{"role": "user", "content": f"hi {i}"}], params={})
+            store.update_request(request_id, status="done", output="hello")
+            store.flush()  # what the server does before it sends a request's last event
+            ids.append(request_id)
+
+    threads = [threading.Thread(target=client, args=(25,)) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 400 and all(store.get_request(i).status == "done" for i in ids[-16:])
+    assert sum(transactions) >= 800 and len(transactions) < len(ids) / 2, transactions[:20]
+    store.close()
