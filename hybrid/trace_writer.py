@@ -217,11 +217,11 @@ class Writer:
                 batch = [item for item in taken[:end] if not isinstance(item, threading.Event)]
                 finished = self._commit(db, batch)
                 self._applied += len(batch)
+                if finished and self._on_finished is not None:
+                    self._on_finished(finished)  # before the flushes return, as when each flush had its own turn
                 for item in taken[:end]:
                     if isinstance(item, threading.Event):
                         item.set()
-                if finished and self._on_finished is not None:
-                    self._on_finished(finished)
         finally:
             db.close()
 
