@@ -192,6 +192,15 @@ def start_upstream(port: int, base_env: dict[str, str], log: Path) -> subprocess
                   "--lifespan", "off", "proxy:upstream"], {**base_env, "PYTHONPATH": str(Path(__file__).parent)}, log)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def trace_cost(args: argparse.Namespace, tmp: Path, base_env: dict[str, str]) -> None:
     """``hybrid serve`` with the trace on vs ``--no-log``, in front of the same instant upstream."""
     up, on, off = free_port(), free_port(), free_port()
@@ -207,11 +216,16 @@ def trace_cost(args: argparse.Namespace, tmp: Path, base_env: dict[str, str]) ->
             one_at_a_time(port, "/v1/chat/completions", body, 30)  # warm-up
         rps: dict[str, list[float]] = {n: [] for n in plan}
         seq: dict[str, list[float]] = {n: [] for n in plan}
+        cpu: dict[str, list[float]] = {n: [] for n in plan}  # the server's CPU per request under load
+        pids = {"trace on": procs[1].pid, "--no-log": procs[2].pid}
         for r in range(args.rounds):
             for name in (list(plan) if r % 2 == 0 else list(plan)[::-1]):
                 seq[name] += one_at_a_time(plan[name], "/v1/chat/completions", body, args.requests)
-                rps[name].append(many_at_once(plan[name], "/v1/chat/completions", body, args.concurrency,
-                                              args.seconds)[0])
+                before = cpu_seconds(pids[name])
+                throughput, latencies = many_at_once(plan[name], "/v1/chat/completions", body, args.concurrency,
+                                                     args.seconds)
+                rps[name].append(throughput)
+                cpu[name].append((cpu_seconds(pids[name]) - before) / len(latencies))
             print(f"round {r + 1}/{args.rounds} done", flush=True)
         ratios = [a / b for a, b in zip(rps["trace on"], rps["--no-log"])]
         print(f"\n{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f}")
@@ -219,6 +233,9 @@ def trace_cost(args: argparse.Namespace, tmp: Path, base_env: dict[str, str]) ->
         med = {n: statistics.median(v) for n, v in rps.items()}
         print(f"{f'requests/s at c={args.concurrency}':28}{med['trace on']:>10.0f}{med['--no-log']:>10.0f}"
               f"{med['trace on'] / med['--no-log']:>10.0%}")
+        per = {n: statistics.median(v) * 1000 for n, v in cpu.items()}
+        print(f"{'server CPU per request (ms)':28}{per['trace on']:>10.2f}{per['--no-log']:>10.2f}"
+              f"{per['trace on'] / per['--no-log']:>10.2f}")
         p50 = {n: pct(v, 50) * 1000 for n, v in seq.items()}
         print(f"{'p50 latency at c=1 (ms)':28}{p50['trace on']:>10.2f}{p50['--no-log']:>10.2f}"
               f"{p50['trace on'] / p50['--no-log']:>10.2f}")

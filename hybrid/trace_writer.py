@@ -43,6 +43,11 @@ BATCH_SIZE = 1024
 LINGER_S = 0.02
 """After the first write of a batch, wait this long for more: fewer, larger transactions, and far fewer
 wake-ups competing with the request threads for the GIL. A flush (every read) cuts the wait short."""
+GROUP_DELAY_S = 0.005
+"""A grouped flush (the server's, before a request's last event) waits this long for other requests' flushes
+when other requests are open, so that they share one commit, as PostgreSQL's ``commit_delay`` does when
+``commit_siblings`` transactions are active. Without open requests it commits at once; a plain flush (a read)
+cuts the wait short."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,14 @@ class Writer:
         where: str,
         on_finished: Callable[[list[str]], None] | None = None,
         queue_size: int = QUEUE_SIZE,
+        siblings: Callable[[], int] = lambda: 0,
     ) -> None:
         self._connect = connect
         self._apply_rows = apply
         self._where = where
         self._on_finished = on_finished
         self._queue_size = queue_size
+        self._siblings = siblings  # how many requests are open, for a grouped flush
         self._lock = threading.Lock()  # guards _items and _submitted
         self._items: list[Any] = []  # queued, oldest first
         self._ready = threading.Condition(self._lock)  # the writer waits here for a first item
@@ -101,8 +108,10 @@ class Writer:
         self._error: TraceError | None = None
         self._closed = False
         self._flushing = 0  # readers waiting: the writer then commits at once instead of lingering
+        self._grouped = 0  # of them, grouped flushes (they may wait GROUP_DELAY_S for company)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()  # set by a flush: stop lingering, commit now
+        self._urgent = threading.Event()  # set by a plain flush: stop a grouped flush's wait too
         self._submitted = 0  # writes queued so far
         self._applied = 0  # writes committed (or failed) so far: when equal, a flush has nothing to wait for
         self._thread = threading.Thread(target=self._loop, name="hybrid-trace-writer", daemon=True)
@@ -138,12 +147,15 @@ class Writer:
         self.submit(_Alone(work))
         self.flush()
 
-    def flush(self) -> None:
-        """Wait until everything queued before this call is committed (a marker travels the queue)."""
-        self._wait()
+    def flush(self, *, grouped: bool = False) -> None:
+        """Wait until everything queued before this call is committed (a marker travels the queue).
+
+        ``grouped``: the commit may wait ``GROUP_DELAY_S`` while other requests are open, to be shared with
+        their flushes (group commit)."""
+        self._wait(grouped=grouped)
         self._raise_error()
 
-    def _wait(self) -> None:
+    def _wait(self, *, grouped: bool = False) -> None:
         if threading.current_thread() is self._thread or not self._thread.is_alive() or self._closed:
             return
         if self._applied == self._submitted:
@@ -151,15 +163,19 @@ class Writer:
         marker = threading.Event()
         with self._flush_lock:
             self._flushing += 1
+            self._grouped += grouped
         try:
             self._put(marker)
             self._wake.set()
+            if not grouped:
+                self._urgent.set()
             while not marker.wait(0.5):
                 if not self._thread.is_alive():
                     break
         finally:
             with self._flush_lock:
                 self._flushing -= 1
+                self._grouped -= grouped
 
     def close(self) -> None:
         if self._closed:
@@ -207,6 +223,9 @@ class Writer:
                 self._wake.clear()  # before reading _flushing: a flush counted after this also sets it again
                 if len(self._items) < BATCH_SIZE and not self._flushing:
                     self._wake.wait(LINGER_S)
+                self._urgent.clear()  # before reading the counts, as above
+                if len(self._items) < BATCH_SIZE and self._flushing == self._grouped > 0 and self._siblings() > 0:
+                    self._urgent.wait(GROUP_DELAY_S)  # group commit: others' rows and flushes join this batch
                 with self._lock:
                     taken = self._items[:BATCH_SIZE]
                     end = next((i for i, item in enumerate(taken) if isinstance(item, _ALONE)), len(taken))

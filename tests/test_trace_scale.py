@@ -201,3 +201,42 @@ def test_concurrent_requests_waiting_for_their_rows_share_one_commit(tmp_path, m
     assert len(ids) == 400 and all(store.get_request(i).status == "done" for i in ids[-16:])
     assert sum(transactions) >= 800 and len(transactions) < len(ids) / 2, transactions[:20]
     store.close()
+
+
+def test_the_servers_grouped_flush_shares_commits_between_requests_that_end_apart(tmp_path, monkeypatch):
+    """Requests of a busy server end a few milliseconds apart, so each plain flush gets its own commit; the
+    server's grouped flush waits briefly while other requests are open and shares one (group commit)."""
+    import threading
+
+    from hybrid import trace_writer
+
+    def run(grouped: bool) -> tuple[int, int]:
+        transactions = []
+        apply = trace_writer.Writer._apply
+        monkeypatch.setattr(trace_writer.Writer, "_apply",
+                            lambda self, db, writes: transactions.append(len(writes)) or apply(self, db, writes))
+        store = TraceStore(tmp_path / f"{grouped}.db")
+        done: list[str] = []
+
+        def client(k: int) -> None:
+            for i in range(12):
+                request_id = new_id()
+                store.start_request(request_id, task="chat", messages=[{"role": "user", "content": "hi"}], params={})
+                time.sleep(0.002 * (1 + (k + i) % 4))  # the upstream answering: requests end apart
+                store.update_request(request_id, status="done", output="hello")
+                store.flush(grouped=grouped)
+                done.append(request_id)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(store.get_request(i).status == "done" for i in done)
+        store.close()
+        monkeypatch.undo()
+        return len(done), len(transactions)
+
+    requests, plain = run(grouped=False)
+    _, grouped = run(grouped=True)
+    assert requests == 96 and grouped < plain / 2, (plain, grouped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
@@ -34,6 +34,12 @@ from hybrid.settings import ServerSettings
 
 JSON = "application/json"
 CREATED = 1_735_689_600  # 2025-01-01, the "created" date /v1/models reports
+
+
+def _grouped_flush(trace: object) -> Callable[[], None]:
+    """The wait for a request's trace rows before its last event: shared with other requests' (group commit)."""
+    flush = getattr(trace, "flush", None)
+    return (lambda: None) if flush is None else partial(flush, grouped=True)
 
 
 @dataclass
@@ -102,7 +108,7 @@ class Server:
         self.bridge = Bridge(router, local, workers=settings.workers, queue_size=settings.queue_size,
                              event_timeout_s=settings.event_timeout_s,
                              on_queue=lambda name, n: self.metrics.queued.labels(name).set(n),
-                             durable=getattr(router.trace, "flush", lambda: None))
+                             durable=_grouped_flush(router.trace))
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", partial(self.answer, OPENAI), methods=["POST"]),
