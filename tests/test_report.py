@@ -101,7 +101,7 @@ def test_report_cli_shows_caps_from_the_config(monkeypatch):
     store.close()
     result = CliRunner().invoke(main, ["report", "--since", "1d"])
     assert result.exit_code == 0, result.output
-    assert "1 requests in the last 1d" in result.output
+    assert "1 request in the last 1d" in result.output
     assert "budget: daily cap $0.5000 overall: $0.2000 spent, $0.3000 left" in result.output
     assert "quality unmeasured" in result.output
 
