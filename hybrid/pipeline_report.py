@@ -1,5 +1,6 @@
 """A pipeline's cost report: per step (and subtask) tokens, cost and backend; the same work at the reference
-(frontier) model's prices; the saving."""
+(frontier) model's prices; the saving, and beside it what it cost in quality: each local answer is run through
+the answer checks, as ``hybrid report`` does (see :mod:`hybrid.report`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hybrid.report import Checks, tally_checks
 from hybrid.types import Completion
 
 
@@ -23,6 +25,8 @@ class CostLine:
     cost: float = 0.0
     frontier_cost: float = 0.0
     latency_s: float | None = None
+    fired: tuple[str, ...] | None = None
+    """The answer checks that fired on a local answer (None for a cloud answer or a step without one)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class CostReport:
     def output_tokens(self) -> int:
         return sum(line.output_tokens for line in self.lines)
 
+    @property
+    def checks(self) -> Checks:
+        return tally_checks((True, [list(line.fired)]) for line in self.lines if line.fired is not None)
+
     def summary(self) -> str:
         share = f" ({self.saving / self.frontier_cost:.0%})" if self.frontier_cost > 0 else ""
         return (f"spent ${self.cost:.6f}; all-frontier ({self.reference}) ${self.frontier_cost:.6f}; "
@@ -72,15 +80,24 @@ class CostReport:
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join([f"cost report: pipeline {self.pipeline}", *lines, self.summary()])
+        return "\n".join([f"cost report: pipeline {self.pipeline}", *lines, self.summary(),
+                          f"at this cost in quality: {self.checks.describe()}"])
 
 
-def _line(step: str, task: str, status: str, c: Completion | None, backends: Mapping[str, Any], ref) -> CostLine:
+def _fired(prompt: str | None, c: Completion) -> tuple[str, ...]:
+    from classifiers.checks import run_checks  # pure rules: no model, no I/O
+
+    return tuple(r.name for r in run_checks(prompt or "", c.text, c.finish_reason) if r.fired)
+
+
+def _line(step: str, task: str, status: str, c: Completion | None, backends: Mapping[str, Any], ref,
+          prompt: str | None) -> CostLine:
     if c is None:
         return CostLine(step, task, status)
+    is_local = backends[c.backend].is_local
     return CostLine(
-        step, task, status, c.backend, c.model, backends[c.backend].is_local, c.usage.input_tokens,
-        c.usage.output_tokens, c.cost, ref.cost(c.usage), c.latency_s,
+        step, task, status, c.backend, c.model, is_local, c.usage.input_tokens,
+        c.usage.output_tokens, c.cost, ref.cost(c.usage), c.latency_s, _fired(prompt, c) if is_local else None,
     )
 
 
@@ -89,7 +106,7 @@ def cost_report(pipeline: str, steps: Iterable[Any], backends: Mapping[str, Any]
     ref = backends[reference].price
     lines = []
     for s in steps:
-        lines.append(_line(s.name, s.task, s.status, s.completion, backends, ref))
+        lines.append(_line(s.name, s.task, s.status, s.completion, backends, ref, s.prompt))
         for i, sub in enumerate(s.subtasks, 1):
-            lines.append(_line(f"{s.name}[{i}]", sub.task, "done", sub.completion, backends, ref))
+            lines.append(_line(f"{s.name}[{i}]", sub.task, "done", sub.completion, backends, ref, sub.prompt))
     return CostReport(pipeline, reference, tuple(lines))

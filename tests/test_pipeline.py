@@ -160,6 +160,20 @@ def test_cost_report_compares_with_the_reference_model(tmp_path):
     assert report.saving == pytest.approx(report.frontier_cost - report.cost)
     table = report.table()
     assert "all-frontier" in table and "sonnet" in table and "saved $" in table
+    assert "at this cost in quality: answer checks: 0/2 local answers failed a check" in table
+
+
+def test_cost_report_puts_the_local_answers_that_failed_a_check_beside_the_saving(tmp_path):
+    router, backends, _ = fake_router(tmp_path)
+    backends["smollm2"].enqueue("billing", "refunds, " * 40)  # the summary loops (a real SmolLM2 failure)
+    result = TRIAGE.run(router, "I was charged twice for my plan")
+    by_step = {line.step: line for line in result.report.lines}
+    assert by_step["reason"].fired is None  # the cloud answer is not checked
+    # classify and summarize run at once, so either may get the looping answer
+    assert sorted(by_step[n].fired for n in ("classify", "summarize")) == [(), ("cut_off", "repetition")]
+    assert result.report.table().splitlines()[-1] == (
+        "at this cost in quality: answer checks: 1/2 local answers failed a check (50%): cut_off 1, repetition 1; "
+        "1 of them still served locally")
 
 
 def _failing_run(tmp_path):
