@@ -171,9 +171,10 @@ def test_hybrid_logs_prune_applies_the_configured_retention(tmp_path, monkeypatc
     assert reopened.get_request(old) is None and reopened.get_request(new).output == ("new " * 30)[::-1]
 
 
-def test_concurrent_requests_waiting_for_their_rows_share_one_commit(tmp_path, monkeypatch):
-    """The server waits for each answered request's rows to be committed before the client sees the end; under
-    load those waits are answered by shared commits (group commit), not one transaction per request."""
+def _clients(monkeypatch, path, clients: int, requests: int, *, grouped: bool = False,
+             apart_s: float = 0.0) -> tuple[int, int, int]:
+    """``clients`` threads each start, finish and flush (as the server does before a request's last event)
+    ``requests`` requests; returns (requests, transactions, rows written)."""
     import threading
 
     from hybrid import trace_writer
@@ -182,61 +183,39 @@ def test_concurrent_requests_waiting_for_their_rows_share_one_commit(tmp_path, m
     apply = trace_writer.Writer._apply
     monkeypatch.setattr(trace_writer.Writer, "_apply",
                         lambda self, db, writes: transactions.append(len(writes)) or apply(self, db, writes))
-    store = TraceStore(tmp_path / "t.db")
-    ids: list[str] = []
+    store = TraceStore(path)
+    done: list[str] = []
 
-    def client(n: int) -> None:
-        for i in range(n):
+    def client(k: int) -> None:
+        for i in range(requests):
             request_id = new_id()
             store.start_request(request_id, task="chat", messages=[{"role": "user", "content": f"hi {i}"}], params={})
+            time.sleep(apart_s * (1 + (k + i) % 4))  # the upstream answering: requests end apart
             store.update_request(request_id, status="done", output="hello")
-            store.flush()  # what the server does before it sends a request's last event
-            ids.append(request_id)
+            store.flush(grouped=grouped)
+            done.append(request_id)
 
-    threads = [threading.Thread(target=client, args=(25,)) for _ in range(16)]
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(ids) == 400 and all(store.get_request(i).status == "done" for i in ids[-16:])
-    assert sum(transactions) >= 800 and len(transactions) < len(ids) / 2, transactions[:20]
+    assert all(store.get_request(i).status == "done" for i in done)
     store.close()
+    monkeypatch.undo()
+    return len(done), len(transactions), sum(transactions)
+
+
+def test_concurrent_requests_waiting_for_their_rows_share_one_commit(tmp_path, monkeypatch):
+    """The server waits for each answered request's rows to be committed before the client sees the end; under
+    load those waits are answered by shared commits (group commit), not one transaction per request."""
+    requests, transactions, rows = _clients(monkeypatch, tmp_path / "t.db", 16, 25)
+    assert requests == 400 and rows >= 800 and transactions < requests / 2
 
 
 def test_the_servers_grouped_flush_shares_commits_between_requests_that_end_apart(tmp_path, monkeypatch):
     """Requests of a busy server end a few milliseconds apart, so each plain flush gets its own commit; the
     server's grouped flush waits briefly while other requests are open and shares one (group commit)."""
-    import threading
-
-    from hybrid import trace_writer
-
-    def run(grouped: bool) -> tuple[int, int]:
-        transactions = []
-        apply = trace_writer.Writer._apply
-        monkeypatch.setattr(trace_writer.Writer, "_apply",
-                            lambda self, db, writes: transactions.append(len(writes)) or apply(self, db, writes))
-        store = TraceStore(tmp_path / f"{grouped}.db")
-        done: list[str] = []
-
-        def client(k: int) -> None:
-            for i in range(12):
-                request_id = new_id()
-                store.start_request(request_id, task="chat", messages=[{"role": "user", "content": "hi"}], params={})
-                time.sleep(0.002 * (1 + (k + i) % 4))  # the upstream answering: requests end apart
-                store.update_request(request_id, status="done", output="hello")
-                store.flush(grouped=grouped)
-                done.append(request_id)
-
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert all(store.get_request(i).status == "done" for i in done)
-        store.close()
-        monkeypatch.undo()
-        return len(done), len(transactions)
-
-    requests, plain = run(grouped=False)
-    _, grouped = run(grouped=True)
+    requests, plain, _ = _clients(monkeypatch, tmp_path / "plain.db", 8, 12, apart_s=0.002)
+    _, grouped, _ = _clients(monkeypatch, tmp_path / "grouped.db", 8, 12, apart_s=0.002, grouped=True)
     assert requests == 96 and grouped < plain / 2, (plain, grouped)
