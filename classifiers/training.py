@@ -130,7 +130,8 @@ def train(
         raise ClassifierError(
             f"{labels}: {len(train_ex)} training and {len(held_ex)} held-out examples; "
             f"fix: label at least {MIN_EXAMPLES} prompts for training and a few more for the holdout "
-            "(or pass holdout_labels)"
+            "(`hybrid feedback ID good|bad`, `hybrid label --judge`, or a `--labels` file; from Python, "
+            "holdout_labels= gives the holdout separately)"
         )
     current = resolve_current(configured, out_dir)
     embedder = embedder if embedder is not None else StaticEmbedder()
