@@ -6,6 +6,7 @@
 Rows:
 - routing overhead: classify + decide + trace writes around an instant backend (no model time), with the
   trace on and off (``--no-log``), interleaved in rounds, so the cost of logging every step shows as a ratio;
+  CPU per request, and how much of the trace's is its writer thread (Linux);
 - trace size: bytes on disk per traced request (prompts of realistic length, 400-800 characters);
 - SmolLM2-135M through llama.cpp, called directly vs through the router: tokens/s and the router's share;
 - cascade agreement: the local time of a request with k=2 drafts vs k=1 (interleaved, drafts always kept, so
@@ -52,6 +53,15 @@ class InstantBackend:
     def stream(self, request: Request) -> Iterator[Chunk]:
         yield Chunk(text="ok")
         yield Chunk(usage=Usage(10, 1), finish_reason="stop")
+
+
+def thread_cpu(native_id: int) -> float | None:
+    """CPU seconds (user + system) of one thread of this process so far; None where /proc is absent."""
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -121,6 +131,8 @@ def main() -> None:
     untraced: list[float] = []
     wall = {"on": 0.0, "off": 0.0}
     cpu = {"on": 0.0, "off": 0.0}  # CPU seconds of the whole process (writer thread included): robust to a busy machine
+    writer_id = store._writer._thread.native_id  # a benchmark may look inside: where the trace's CPU goes
+    writer_cpu = 0.0
     per_round = max(1, args.requests // args.rounds)
     for router in (on, off):  # warm up both alike: lazy imports (the privacy scanner's) must not count as the trace's
         overhead(router, 10**6 + (router is off) * per_round, per_round, args.threads)
@@ -129,13 +141,15 @@ def main() -> None:
     for r in range(args.rounds):  # interleaved (trace on first, then off first), so machine noise hits both alike
         took = {}
         for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            c0, w0 = time.process_time(), time.perf_counter()
+            c0, w0, k0 = time.process_time(), time.perf_counter(), thread_cpu(writer_id)
             times, _ = overhead(on if key == "on" else off, (2 * r + (key == "off")) * per_round, per_round,
                                 args.threads)
             if key == "on":
                 getattr(store, "flush", lambda: None)()  # the writer's work for this round counts here
             took[key] = time.perf_counter() - w0
             cpu[key] += time.process_time() - c0
+            k1 = thread_cpu(writer_id)
+            writer_cpu += (k1 - k0) if (key == "on" and k0 is not None and k1 is not None) else 0.0
             wall[key] += took[key]
             (traced if key == "on" else untraced).extend(times)
         rounds.append(took["off"] / took["on"])
@@ -148,6 +162,7 @@ def main() -> None:
         rows.append((label, f"{statistics.median(times) * 1e3:.2f} ms", f"{percentile(times, 0.99) * 1e3:.2f} ms",
                      f"{len(times) / wall[key]:.0f} req/s"))
     rows.append(("CPU per request, trace on", "", "", f"{cpu['on'] / len(traced) * 1e3:.2f} ms"))
+    rows.append(("  of which the trace's writer thread", "", "", f"{writer_cpu / len(traced) * 1e3:.2f} ms"))
     rows.append(("CPU per request, trace off", "", "", f"{cpu['off'] / len(untraced) * 1e3:.2f} ms"))
     rows.append(("trace size per request", "", "", f"{size / (len(traced) + per_round):.0f} B"))  # warm-up too
     ratio = statistics.median(traced) / statistics.median(untraced)
