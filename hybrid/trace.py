@@ -335,9 +335,8 @@ class TraceStore:
         self._digests = Digests()
         self._settled = Settled()
         self._where = str(self.path.resolve())
-        self._open: set[str] = set()  # requests started here and not yet in a final status
         self._writer = Writer(self._connect, trace_batch.apply, where=self._where, on_finished=self._finished,
-                              siblings=lambda: len(self._open))
+                              siblings=self._settled.running)
         atexit.register(self.close)
         self.recover_unfinished()
         if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
@@ -490,7 +489,6 @@ class TraceStore:
         now = time.time()
         conversation = (metadata or {}).get("conversation_id")
         self._settled.started(request_id, None if conversation is None else str(conversation))
-        self._open.add(request_id)
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         texts = Interner(self._digests)
         self._submit(trace_batch.Insert(request_id, {
@@ -524,8 +522,6 @@ class TraceStore:
             row |= self._lookup_values(values["metadata"] or {})
         row["updated_at"] = time.time()
         final = values.get("status") in FINAL_STATUSES
-        if final:
-            self._open.discard(request_id)
         number = self._submit(trace_batch.Update(request_id, row, texts.texts, final))
         conversation = self._settled.conversation(request_id, final=final)
         if "metadata" in values:

@@ -315,6 +315,10 @@ class Settled:
                 self._last = {c: n for c, n in self._last.items() if not committed(n)}
             self._last[conversation] = max(number, self._last.get(conversation, 0))
 
+    def running(self) -> int:
+        """How many requests started in this store have not reached a final status (a grouped flush's company)."""
+        return len(self._conversation)
+
     def wait_for(self, conversation: str) -> int:
         """The number of the last queued write that can change ``conversation``'s settled requests."""
         with self._lock:
