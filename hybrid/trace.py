@@ -46,9 +46,13 @@ MIN_SECRET_LENGTH = 8
 """A configured secret shorter than this is no real key: scrubbing it would mangle ordinary words."""
 
 
+def _plausible(secrets: Iterable[str]) -> set[str]:
+    return {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+
+
 def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
     """The configured secrets as whole tokens (not inside a longer word), longest first."""
-    plausible = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    plausible = sorted(_plausible(secrets), key=len, reverse=True)
     if not plausible:
         return None
     return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
@@ -57,8 +61,7 @@ def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
 def _secret_words(secrets: Iterable[str]) -> tuple[str, ...]:
     """The configured secrets as they appear inside JSON text; a secret JSON would escape makes every text
     suspect (the empty word is in every text)."""
-    plausible = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
-    return tuple(s if _ENCODER.encode(s) == f'"{s}"' else "" for s in plausible)
+    return tuple(s if _ENCODER.encode(s) == f'"{s}"' else "" for s in _plausible(secrets))
 
 
 def new_id() -> str:
