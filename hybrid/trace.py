@@ -277,7 +277,7 @@ _TEXT_REQUEST_COLUMNS = {"prompt", "output"}
 _BOOL_REQUEST_COLUMNS = {"escalate", "is_local", "cached", "fallback"}
 _REQUEST_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "feedback"]
 _UPDATABLE = set(_REQUEST_COLUMNS) - {"id", "rev", "created_at", "updated_at", "kind"}
-_STEP_COLUMNS = [f.name for f in fields(StepRecord)]
+_STEP_COLUMNS = trace_batch.STEP_COLUMNS  # StepRecord's fields, read as they are written
 _FEEDBACK_SQL = "(SELECT label FROM feedback f WHERE f.request_id = r.id ORDER BY f.created_at DESC LIMIT 1)"
 FINAL_STATUSES = ("done", "failed", "cancelled")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, check_circular=False)

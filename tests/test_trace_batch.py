@@ -156,3 +156,20 @@ def test_a_trace_from_before_the_lookup_columns_still_finds_its_conversations(tm
         "EXPLAIN QUERY PLAN SELECT id FROM requests WHERE conversation_id = ?", ("c1",)))
     assert "requests_conversation_id" in plan
     store.close()
+
+
+def test_a_batch_writes_every_column_of_the_requests_and_steps_tables(tmp_path):
+    """The batch's column lists are the tables' columns, so a column added to the schema cannot be left unwritten,
+    and a step reads back as the StepRecord it was written from."""
+    from dataclasses import fields
+
+    from hybrid import trace_batch
+    from hybrid.trace import StepRecord
+
+    store = TraceStore(tmp_path / "t.db")
+    db = sqlite3.connect(store.path)
+    schema = {table: {row[1] for row in db.execute(f"PRAGMA table_info({table})")} for table in ("requests", "steps")}
+    store.close()
+    assert set(trace_batch.REQUEST_INSERT_COLUMNS) == schema["requests"]
+    assert set(trace_batch.STEP_COLUMNS) == schema["steps"]
+    assert trace_batch.STEP_COLUMNS == tuple(f.name for f in fields(StepRecord))
