@@ -192,12 +192,13 @@ def start_upstream(port: int, base_env: dict[str, str], log: Path) -> subprocess
                   "--lifespan", "off", "proxy:upstream"], {**base_env, "PYTHONPATH": str(Path(__file__).parent)}, log)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+def cpu_seconds(stat: str) -> float | None:
+    """User + system CPU seconds so far of the process or thread whose /proc stat file is ``stat``
+    (``/proc/PID/stat``, ``/proc/self/task/TID/stat``); None where there is no /proc."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -221,11 +222,11 @@ def trace_cost(args: argparse.Namespace, tmp: Path, base_env: dict[str, str]) ->
         for r in range(args.rounds):
             for name in (list(plan) if r % 2 == 0 else list(plan)[::-1]):
                 seq[name] += one_at_a_time(plan[name], "/v1/chat/completions", body, args.requests)
-                before = cpu_seconds(pids[name])
+                before = cpu_seconds(f"/proc/{pids[name]}/stat") or 0.0
                 throughput, latencies = many_at_once(plan[name], "/v1/chat/completions", body, args.concurrency,
                                                      args.seconds)
                 rps[name].append(throughput)
-                cpu[name].append((cpu_seconds(pids[name]) - before) / len(latencies))
+                cpu[name].append(((cpu_seconds(f"/proc/{pids[name]}/stat") or 0.0) - before) / len(latencies))
             print(f"round {r + 1}/{args.rounds} done", flush=True)
         ratios = [a / b for a, b in zip(rps["trace on"], rps["--no-log"])]
         print(f"\n{args.rounds} alternating rounds; load average {os.getloadavg()[0]:.1f}")

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from proxy import cpu_seconds  # benchmarks/proxy.py, beside this script
+
 from hybrid.router import NullTrace, Router
 from hybrid.runtime import load_classifier
 from hybrid.settings import Paths, load_settings
@@ -53,15 +55,6 @@ class InstantBackend:
     def stream(self, request: Request) -> Iterator[Chunk]:
         yield Chunk(text="ok")
         yield Chunk(usage=Usage(10, 1), finish_reason="stop")
-
-
-def thread_cpu(native_id: int) -> float | None:
-    """CPU seconds (user + system) of one thread of this process so far; None where /proc is absent."""
-    try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,7 +124,8 @@ def main() -> None:
     untraced: list[float] = []
     wall = {"on": 0.0, "off": 0.0}
     cpu = {"on": 0.0, "off": 0.0}  # CPU seconds of the whole process (writer thread included): robust to a busy machine
-    writer_id = store._writer._thread.native_id  # a benchmark may look inside: where the trace's CPU goes
+    # a benchmark may look inside: where the trace's CPU goes
+    writer_stat = f"/proc/self/task/{store._writer._thread.native_id}/stat"
     writer_cpu = 0.0
     per_round = max(1, args.requests // args.rounds)
     for router in (on, off):  # warm up both alike: lazy imports (the privacy scanner's) must not count as the trace's
@@ -141,14 +135,14 @@ def main() -> None:
     for r in range(args.rounds):  # interleaved (trace on first, then off first), so machine noise hits both alike
         took = {}
         for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            c0, w0, k0 = time.process_time(), time.perf_counter(), thread_cpu(writer_id)
+            c0, w0, k0 = time.process_time(), time.perf_counter(), cpu_seconds(writer_stat)
             times, _ = overhead(on if key == "on" else off, (2 * r + (key == "off")) * per_round, per_round,
                                 args.threads)
             if key == "on":
                 getattr(store, "flush", lambda: None)()  # the writer's work for this round counts here
             took[key] = time.perf_counter() - w0
             cpu[key] += time.process_time() - c0
-            k1 = thread_cpu(writer_id)
+            k1 = cpu_seconds(writer_stat)
             writer_cpu += (k1 - k0) if (key == "on" and k0 is not None and k1 is not None) else 0.0
             wall[key] += took[key]
             (traced if key == "on" else untraced).extend(times)
