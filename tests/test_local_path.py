@@ -118,3 +118,18 @@ def test_a_one_shot_local_ask_loads_only_what_it_uses_and_still_scans_routes_and
     trace.close()
     assert plain.status == secret.status == "done" and plain.backend == secret.backend == "smollm2"
     assert any("local-only: Secret Keyword" in reason for reason in secret.reasons)
+
+
+def test_the_hybrid_command_leaves_its_objects_to_the_os_at_exit(isolated_home):
+    """The console script freezes the heap on the way out, so shutdown skips full collections (~0.1 s a run)."""
+    from importlib.metadata import entry_points
+
+    assert entry_points(group="console_scripts")["hybrid"].value == "hybrid.cli:entry"
+    probe = (
+        "import atexit, gc, sys\nfrom hybrid.cli import entry\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
+        "sys.argv = ['hybrid', 'logs', '--last', '1']\nentry()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split("frozen")[-1]) > 1000
