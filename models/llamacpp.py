@@ -118,8 +118,11 @@ class LlamaCppBackend:
             except BackendError as e:
                 return Health(False, str(e))
             size = self.path.stat().st_size / 1e6
-            return Health(True, f"loaded {self.path.name} ({size:.0f} MB, {self._n_threads} threads)")
-        return Health(True, f"{self.path} ({self._n_threads} threads)")
+            return Health(True, f"loaded {self.path.name} ({size:.0f} MB, {self._threads_text()})")
+        return Health(True, f"{self.path} ({self._threads_text()})")
+
+    def _threads_text(self) -> str:
+        return f"{self._n_threads} thread{'s' if self._n_threads != 1 else ''}"
 
     # -- inference -----------------------------------------------------------
     def _load(self) -> None:

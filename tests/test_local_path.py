@@ -23,7 +23,11 @@ def test_the_default_thread_count_is_half_the_cores_at_most_four(cores, threads)
 def test_doctor_shows_the_threads_and_a_backend_overrides_them():
     settings = load_settings(backends={"smollm2": {"n_threads": 3}, "big": {"type": "llamacpp"}})
     assert build_backend("smollm2", settings.backends["smollm2"]).health().detail.endswith("(3 threads)")
-    assert build_backend("big", settings.backends["big"]).health().detail.endswith(f"({default_threads()} threads)")
+    one = load_settings(backends={"small": {"type": "llamacpp", "n_threads": 1}}).backends["small"]
+    assert build_backend("small", one).health().detail.endswith("(1 thread)")
+    default = default_threads()
+    assert build_backend("big", settings.backends["big"]).health().detail.endswith(
+        f"({default} thread{'s' if default > 1 else ''})")
 
 
 def test_head_cuts_between_words():
