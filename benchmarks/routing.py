@@ -8,8 +8,11 @@ Prints APGR, CPT(50%) and CPT(80%) tables (Markdown): for each set and mode
 as a second draft where the set has one), the packaged default and a model
 refitted without that set (``smollm2_gsm8k``, real drafts of the shipped local
 model, is only ever tested on), beside random, prompt length, shorter answer and
-the oracle. Scores go through the same code as the router and ``hybrid
-classify`` (see :mod:`classifiers.suite`). ``--limit`` samples N items per set
+the oracle. A second table gives one draft per source (AlpacaEval's six small
+models, MMLU-Pro's three origins of questions), each source's drafts alone: a
+deployment ranks one local model's drafts. Scores go
+through the same code as the router and ``hybrid classify`` (see
+:mod:`classifiers.suite`). ``--limit`` samples N items per set
 and mode for a quick look.
 """
 
@@ -25,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from classifiers.datasets import smollm2_path
 from classifiers.store import load_packaged
-from classifiers.suite import SETS, never_below_prompt_length, run_suite, table
+from classifiers.suite import SETS, never_below_prompt_length, run_suite, table, table_by_source
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                           ("cpt50", "CPT(50%): share escalated to recover half the gap (lower is better)"),
                           ("cpt80", "CPT(80%) (lower is better)")):
         print(f"{title}\n{table(rows, metric)}\n")
+    if any(row.by_source for row in rows):
+        print("APGR with one draft, by source: each small model's drafts (AlpacaEval) or each origin of the "
+              "questions (MMLU-Pro) alone; a deployment ranks one local model's drafts, and the oracle column is "
+              f"the most any scorer can reach there\n{table_by_source(rows)}\n")
     below = never_below_prompt_length(rows, "left out") + never_below_prompt_length(rows, "default")
     print("prompt-only below prompt length: " + ("; ".join(below) if below else "nowhere"))
     print(f"\n{time.perf_counter() - start:.0f}s")

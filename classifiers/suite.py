@@ -43,15 +43,25 @@ SETS = ("mmlu_pro", "gsm8k", "alpacaeval", "smollm2_gsm8k")
 EVAL_ONLY = ("smollm2_gsm8k",)
 #: Sets the packaged default was trained on (its rows there are in domain).
 DEFAULT_TRAINED_ON = ("mmlu_pro", "gsm8k")
+#: Sets whose one-draft rows are also reported per source (``SuiteRow.by_source``): AlpacaEval's sources are
+#: its six small models, MMLU-Pro's the three origins of its questions. (GSM8K's are the kinds of corruption
+#: of its made-up drafts, each all right or all wrong, so a source alone has nothing to rank.)
+BY_SOURCE = ("mmlu_pro", "alpacaeval")
 
 
 @dataclass(frozen=True)
 class SuiteRow:
-    """One set and mode: each classifier's report (with the baselines beside it)."""
+    """One set and mode: each classifier's report (with the baselines beside it).
+
+    ``by_source``: for one draft on the ``BY_SOURCE`` sets, the same reports on each source's items alone
+    (AlpacaEval: six small models, each a weak model a deployment might run; MMLU-Pro: three origins of the
+    questions). A deployment ranks one local model's drafts, so these are its numbers; the pooled row also
+    ranks the models against each other."""
 
     dataset: str
     mode: str
     reports: dict[str, ModeReport]
+    by_source: tuple[tuple[str, dict[str, ModeReport]], ...] = ()
 
 
 def _sample(examples: tuple[Example, ...], limit: int | None) -> list[Example]:
@@ -123,6 +133,8 @@ def run_suite(
                 continue
             say(f"{name}: {mode} ({len(examples)} items)")
             reports = {}
+            sources = sorted({e.source for e in examples}) if mode == "draft" and name in BY_SOURCE else []
+            by_source: dict[str, dict[str, ModeReport]] = {source: {} for source in sources if len(sources) > 1}
             for label, clf in classifiers.items():
                 if mode == "prompt":
                     reports[label] = mode_report("prompt", prompt_scores(clf, examples), examples)
@@ -130,8 +142,12 @@ def run_suite(
                 verdicts = draft_assessments(clf, examples)
                 # The cascade answers with the draft it keeps, so that draft's quality is the one kept local.
                 kept = [e.kept(v.keep) for e, v in zip(examples, verdicts)]
-                reports[label] = mode_report("draft", np.array([v.score for v in verdicts]), kept)
-            rows.append(SuiteRow(name, mode, reports))
+                scores = np.array([v.score for v in verdicts])
+                reports[label] = mode_report("draft", scores, kept)
+                for source, per in by_source.items():
+                    mine = [i for i, e in enumerate(examples) if e.source == source]
+                    per[label] = mode_report("draft", scores[mine], [kept[i] for i in mine])
+            rows.append(SuiteRow(name, mode, reports, tuple(by_source.items())))
     return rows
 
 
@@ -150,6 +166,23 @@ def table(rows: list[SuiteRow], metric: str = "apgr") -> str:
             m = first.baselines.get(name)
             cells.append(f"{getattr(m, metric):.3f}" if m else "–")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_by_source(rows: list[SuiteRow], metric: str = "apgr") -> str:
+    """A Markdown table of the rows that have sources: one line per source, as ``table`` lays them out."""
+    head = ["set", "mode", "source", "n", "default", "left out", "random", "prompt length", "shorter answer",
+            "oracle"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        for source, reports in row.by_source:
+            first = next(iter(reports.values()))
+            cells = [row.dataset, row.mode, source.split(":", 1)[-1], str(first.model.n)]
+            cells += [f"{getattr(reports[label].model, metric):.3f}" if label in reports else "–"
+                      for label in ("default", "left out")]
+            cells += [f"{getattr(first.baselines[name], metric):.3f}" if name in first.baselines else "–"
+                      for name in ("random", "prompt_length", "short_answer", "oracle")]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -98,6 +98,22 @@ def test_prompt_only_never_ranks_below_prompt_length_on_a_left_out_set():
     assert never_below_prompt_length(rows, "default", slack=0.005) == []
 
 
+def test_the_suite_reports_each_small_models_drafts_on_their_own():
+    from pathlib import Path
+
+    from classifiers.suite import run_suite, table_by_source
+
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not (data / "alpacaeval_preferences.jsonl").is_file():
+        pytest.skip(f"the shared data is not at {data}")
+    (row,) = run_suite(data, ("alpacaeval",), limit=120, leave_out=False, only=("draft",))
+    models = [source.split(":", 1)[1] for source, _ in row.by_source]
+    assert len(models) == 6 and "Mistral-7B-Instruct-v0.2" in models
+    assert sum(reports["default"].model.n for _, reports in row.by_source) == row.reports["default"].model.n == 120
+    printed = table_by_source([row])
+    assert all(f"| alpacaeval | draft | {model} | 20 |" in printed for model in models)
+
+
 def test_real_smollm2_drafts_that_fail_a_check_are_rejected_with_its_reason(clf):
     from classifiers.datasets import smollm2_gsm8k
 
