@@ -151,39 +151,39 @@ def run_suite(
     return rows
 
 
+_COLUMNS = ["default", "left out", "random", "prompt length", "shorter answer", "oracle"]
+
+
+def _metric_cells(reports: dict[str, ModeReport], metric: str) -> list[str]:
+    """The classifiers' ``metric`` beside the baselines' (``_COLUMNS``), "–" where one is missing."""
+    first = next(iter(reports.values()))
+    found = [reports.get("default"), reports.get("left out")]
+    models = [r.model if r else None for r in found]
+    baselines = [first.baselines.get(n) for n in ("random", "prompt_length", "short_answer", "oracle")]
+    return [f"{getattr(m, metric):.3f}" if m else "–" for m in (*models, *baselines)]
+
+
+def _markdown(head: list[str], lines: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(cells) + " |" for cells in lines)])
+
+
 def table(rows: list[SuiteRow], metric: str = "apgr") -> str:
     """A Markdown table: one line per set and mode, the classifiers beside the baselines."""
-    head = ["set", "mode", "n", "default", "left out", "random", "prompt length", "shorter answer", "oracle"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        first = next(iter(row.reports.values()))
-        cells = [row.dataset + (" (in domain)" if row.dataset in DEFAULT_TRAINED_ON else ""), row.mode,
-                 str(first.model.n)]
-        for label in ("default", "left out"):
-            report = row.reports.get(label)
-            cells.append(f"{getattr(report.model, metric):.3f}" if report else "–")
-        for name in ("random", "prompt_length", "short_answer", "oracle"):
-            m = first.baselines.get(name)
-            cells.append(f"{getattr(m, metric):.3f}" if m else "–")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _markdown(["set", "mode", "n", *_COLUMNS], [
+        [row.dataset + (" (in domain)" if row.dataset in DEFAULT_TRAINED_ON else ""), row.mode,
+         str(next(iter(row.reports.values())).model.n), *_metric_cells(row.reports, metric)]
+        for row in rows
+    ])
 
 
 def table_by_source(rows: list[SuiteRow], metric: str = "apgr") -> str:
-    """A Markdown table of the rows that have sources: one line per source, as ``table`` lays them out."""
-    head = ["set", "mode", "source", "n", "default", "left out", "random", "prompt length", "shorter answer",
-            "oracle"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        for source, reports in row.by_source:
-            first = next(iter(reports.values()))
-            cells = [row.dataset, row.mode, source.split(":", 1)[-1], str(first.model.n)]
-            cells += [f"{getattr(reports[label].model, metric):.3f}" if label in reports else "–"
-                      for label in ("default", "left out")]
-            cells += [f"{getattr(first.baselines[name], metric):.3f}" if name in first.baselines else "–"
-                      for name in ("random", "prompt_length", "short_answer", "oracle")]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """A Markdown table of the rows that have sources: one line per source, laid out as ``table``."""
+    return _markdown(["set", "mode", "source", "n", *_COLUMNS], [
+        [row.dataset, row.mode, source.split(":", 1)[-1], str(next(iter(reports.values())).model.n),
+         *_metric_cells(reports, metric)]
+        for row in rows for source, reports in row.by_source
+    ])
 
 
 def never_below_prompt_length(rows: list[SuiteRow], label: str = "left out", slack: float = 0.0) -> list[str]:

@@ -469,7 +469,7 @@ def entry() -> None:
     """The ``hybrid`` console script: :func:`main`, then an exit that skips the final garbage collections.
 
     When the interpreter shuts down it runs full collections over every object the command made
-    (pydantic's schemas, numpy, the classifier's tables), about 0.1 s of a one-shot ``hybrid ask``
+    (pydantic's schemas, numpy, the classifier's tables), up to 0.1 s of a one-shot ``hybrid ask``
     (``benchmarks/local.py``). Frozen objects are skipped by those collections and left to the OS; exit
     handlers, stream flushes and everything the command closed itself (the trace) run as before.
     """
