@@ -423,7 +423,11 @@ def set_config_value(path: Path, dotted_key: str, value: Any) -> None:
             node[part] = tomlkit.table()
         node = node[part]
     _set_key(node, leaf, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise ConfigError(f"cannot write {dotted_key} to {path} ({e.strerror or e}); check that the file and its "
+                          "folder are writable, or set the key there by hand") from e

@@ -101,6 +101,27 @@ async def test_threshold_keys_change_router_screen_and_config(tmp_path):
 
 
 @sync
+async def test_a_config_that_cannot_be_written_is_said_on_screen_and_the_threshold_stays_live(tmp_path):
+    config = tmp_path / "home" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[routing]\nthreshold = 0.5\n")
+    (tmp_path / "home" / "config.toml.tmp").mkdir()  # where the new file is written first: the write fails
+    app, router, trace = make_app(tmp_path)
+    said: list[tuple[str, str]] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append((message, kw.get("severity", ""))), notify(message, **kw))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("plus")
+        await until(pilot, lambda: any(severity == "error" for _, severity in said))
+        assert router.threshold == pytest.approx(0.55)
+        (message,) = [m for m, severity in said if severity == "error"]
+        assert message.startswith("threshold 0.55 is live but was not saved: cannot write routing.threshold to ")
+        assert "writable" in message
+    assert tomllib.loads(config.read_text())["routing"]["threshold"] == 0.5
+
+
+@sync
 async def test_feedback_keys_label_the_selected_request(tmp_path):
     app, router, trace = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

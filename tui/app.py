@@ -38,7 +38,7 @@ from tui.messages import (
 )
 from tui.rows import clock
 from tui.stats import CheckTally, summarize
-from tui.training import Trainer, TrainingUnavailable
+from tui.training import Trainer
 from tui.widgets.decisions import DecisionsTable
 from tui.widgets.detail import DetailScreen
 from tui.widgets.status_line import StatusLine
@@ -166,7 +166,7 @@ class HybridApp(App[None]):
                     changes = follower.poll()
                     if changes:
                         self.post_message(RequestsChanged(tuple(changes)))
-            except Exception as e:  # a locked or vanished store: report it and keep polling
+            except HybridError as e:  # a locked or vanished store (TraceError): report it and keep polling
                 self.post_message(FeedFailed(f"cannot read the trace store: {e}"))
             worker.cancelled_event.wait(self.poll_interval)
 
@@ -201,7 +201,7 @@ class HybridApp(App[None]):
     def _load_rows(self, wanted: FeedFilter) -> None:
         try:
             records = self.trace.recent(self.row_cap, **wanted.query())
-        except Exception as e:
+        except HybridError as e:
             self.post_message(FeedFailed(f"cannot read the trace store: {e}"))
             return
         self.post_message(RowsLoaded(tuple(records), wanted))
@@ -264,7 +264,7 @@ class HybridApp(App[None]):
         try:
             set_config_value(self.config_file, "routing.threshold", value)
             self.post_message(ThresholdSaved(value))
-        except Exception as e:
+        except HybridError as e:  # ConfigError: the file cannot be parsed or written
             self.post_message(ThresholdSaved(value, str(e)))
 
     def on_threshold_saved(self, message: ThresholdSaved) -> None:
@@ -286,7 +286,7 @@ class HybridApp(App[None]):
         try:
             self.trace.add_feedback(request_id, label, source="user")
             self.post_message(FeedbackRecorded(request_id, label))
-        except Exception as e:
+        except HybridError as e:
             self.post_message(FeedbackRecorded(request_id, label, str(e)))
 
     def on_feedback_recorded(self, message: FeedbackRecorded) -> None:
@@ -318,10 +318,8 @@ class HybridApp(App[None]):
 
         try:
             self.post_message(TrainingFinished(trainer(progress)))
-        except (TrainingUnavailable, HybridError) as e:
+        except HybridError as e:  # TrainingUnavailable among them
             self.post_message(TrainingFinished(None, f"training stopped: {e}"))
-        except Exception as e:
-            self.post_message(TrainingFinished(None, f"training failed: {type(e).__name__}: {e}"))
 
     def on_training_progressed(self, message: TrainingProgressed) -> None:
         self.query_one(TrainingPanel).progressed(message.fraction, message.message)
@@ -348,7 +346,7 @@ class HybridApp(App[None]):
                 if worker.is_cancelled:
                     break
             self.post_message(DemoProgressed(done, failed, finished=True))
-        except Exception as e:
+        except HybridError as e:
             self.post_message(DemoProgressed(done, failed, finished=True, error=f"{type(e).__name__}: {e}"))
         finally:
             self.demo_idle.set()

@@ -11,7 +11,7 @@ def _cloud_status(router) -> str:
     name = router.settings.routing.cloud
     try:
         health = router.backends[name].health()
-    except Exception as e:  # a backend's cheap check should not stop the dashboard
+    except HybridError as e:  # a backend's cheap check should not stop the dashboard
         return f"{name} offline ({e})"
     return f"ok ({name})" if health.ok else f"{name} offline: {health.detail}"
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hybrid.errors import HybridError
+
 if TYPE_CHECKING:
     from hybrid.settings import Paths, Settings
 
@@ -32,7 +34,7 @@ class TrainOutcome:
 Trainer = Callable[[Progress], TrainOutcome]
 
 
-class TrainingUnavailable(Exception):
+class TrainingUnavailable(HybridError):
     """Training cannot start here; the message says why and what to do."""
 
 

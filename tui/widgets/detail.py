@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from hybrid.errors import HybridError
 from hybrid.trace import TraceStore
 from tui.messages import TraceLoaded
 from tui.text import safe
@@ -56,7 +57,7 @@ class DetailScreen(Screen[None]):
                 self.post_message(TraceLoaded(None, f"request {self.request_id} is not in the trace store"))
                 return
             self.post_message(TraceLoaded(load_node(self.trace, record)))
-        except Exception as e:  # the store may be busy or gone; say so on screen
+        except HybridError as e:  # the store may be busy or gone (TraceError); say so on screen
             self.post_message(TraceLoaded(None, f"cannot read the trace: {e}"))
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
