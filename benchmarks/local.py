@@ -1,6 +1,6 @@
 """The local path against its anchors, side by side and interleaved, in one run.
 
-    python benchmarks/local.py [--trials 5] [--tokens 32] [--decisions 200]
+    python benchmarks/local.py [--trials 9] [--tokens 32] [--decisions 200]
 
 Rows, each measured against its anchor in alternation so a busy machine slows both alike:
 1. one-shot `hybrid ask` (a fresh process: imports, settings, classifier, model load, answer, trace) vs a bare
@@ -213,7 +213,7 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=9, help="runs of each side per measure (medians; more = steadier)")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--only", choices=["oneshot", "threads", "decision", "generation"], default=None)
