@@ -134,7 +134,9 @@ def run_suite(
             say(f"{name}: {mode} ({len(examples)} items)")
             reports = {}
             sources = sorted({e.source for e in examples}) if mode == "draft" and name in BY_SOURCE else []
-            by_source: dict[str, dict[str, ModeReport]] = {source: {} for source in sources if len(sources) > 1}
+            of_source = {source: [i for i, e in enumerate(examples) if e.source == source]
+                         for source in sources if len(sources) > 1}
+            by_source: dict[str, dict[str, ModeReport]] = {source: {} for source in of_source}
             for label, clf in classifiers.items():
                 if mode == "prompt":
                     reports[label] = mode_report("prompt", prompt_scores(clf, examples), examples)
@@ -144,9 +146,8 @@ def run_suite(
                 kept = [e.kept(v.keep) for e, v in zip(examples, verdicts)]
                 scores = np.array([v.score for v in verdicts])
                 reports[label] = mode_report("draft", scores, kept)
-                for source, per in by_source.items():
-                    mine = [i for i, e in enumerate(examples) if e.source == source]
-                    per[label] = mode_report("draft", scores[mine], [kept[i] for i in mine])
+                for source, mine in of_source.items():
+                    by_source[source][label] = mode_report("draft", scores[mine], [kept[i] for i in mine])
             rows.append(SuiteRow(name, mode, reports, tuple(by_source.items())))
     return rows
 

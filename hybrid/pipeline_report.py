@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybrid.report import Checks, tally_checks
+from hybrid.report import Checks, fired_names, tally_checks
 from hybrid.types import Completion
 
 
@@ -84,12 +84,6 @@ class CostReport:
                           f"at this cost in quality: {self.checks.describe()}"])
 
 
-def _fired(prompt: str | None, c: Completion) -> tuple[str, ...]:
-    from classifiers.checks import run_checks  # pure rules: no model, no I/O
-
-    return tuple(r.name for r in run_checks(prompt or "", c.text, c.finish_reason) if r.fired)
-
-
 def _line(step: str, task: str, status: str, c: Completion | None, backends: Mapping[str, Any], ref,
           prompt: str | None) -> CostLine:
     if c is None:
@@ -97,7 +91,8 @@ def _line(step: str, task: str, status: str, c: Completion | None, backends: Map
     is_local = backends[c.backend].is_local
     return CostLine(
         step, task, status, c.backend, c.model, is_local, c.usage.input_tokens,
-        c.usage.output_tokens, c.cost, ref.cost(c.usage), c.latency_s, _fired(prompt, c) if is_local else None,
+        c.usage.output_tokens, c.cost, ref.cost(c.usage), c.latency_s,
+        tuple(fired_names(prompt, c.text, c.finish_reason)) if is_local else None,
     )
 
 

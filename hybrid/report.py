@@ -155,11 +155,16 @@ def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecor
         return [[c.name for c in d.fired] for d in verdicts]
     if not record.is_local or not record.output:
         return []
-    from classifiers.checks import run_checks  # pure rules: no model, no I/O
-
     calls = [s for s in steps if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
     finish = calls[-1].output.get("finish_reason") if calls else None
-    return [[c.name for c in run_checks(record.prompt, record.output, finish) if c.fired]]
+    return [fired_names(record.prompt, record.output, finish)]
+
+
+def fired_names(prompt: str | None, answer: str, finish_reason: str | None) -> list[str]:
+    """The names of the answer checks that fire on ``answer`` to ``prompt`` (pure rules: no model, no I/O)."""
+    from classifiers.checks import run_checks
+
+    return [c.name for c in run_checks(prompt or "", answer, finish_reason) if c.fired]
 
 
 def tally_checks(verdicts: Iterable[tuple[bool, list[list[str]]]]) -> Checks:
