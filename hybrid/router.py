@@ -20,7 +20,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
-from hybrid.errors import BackendError, ClassifierError, ContextOverflow, HybridError, RequestCancelled, RequestError
+from hybrid.errors import (
+    BackendError,
+    ClassifierError,
+    ConfigError,
+    ContextOverflow,
+    HybridError,
+    RequestCancelled,
+    RequestError,
+)
 from hybrid.events import (
     Decided,
     Done,
@@ -160,7 +168,7 @@ class Router:
 
     def set_threshold(self, threshold: float) -> None:
         if not 0 <= threshold <= 1:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+            raise ConfigError(f"threshold must be in [0, 1], got {threshold}; fix: pass a number from 0 to 1")
         self.policy = Policy(self.settings.routing.model_copy(update={"threshold": threshold}))
 
     @property

@@ -510,7 +510,7 @@ class TraceStore:
     def update_request(self, request_id: str, **values: Any) -> None:
         unknown = set(values) - _UPDATABLE
         if unknown:
-            raise ValueError(f"unknown request columns: {sorted(unknown)}")
+            raise TraceError(f"unknown request columns: {sorted(unknown)}; fix: update only {sorted(_UPDATABLE)}")
         texts = Interner(self._digests)
         row: dict[str, Any] = {}
         for key, value in values.items():
@@ -557,7 +557,7 @@ class TraceStore:
 
     def add_feedback(self, request_id: str, label: str, *, source: str = "user", note: str | None = None) -> None:
         if label not in ("good", "bad"):
-            raise ValueError(f"feedback label must be 'good' or 'bad', got {label!r}")
+            raise TraceError(f"feedback label must be 'good' or 'bad', got {label!r}; fix: pass 'good' or 'bad'")
         if self.get_request(request_id) is None:
             raise TraceError(f"no request {request_id!r} in {self.path}; `hybrid logs` lists request ids")
         self._submit(trace_batch.Statement(
@@ -683,7 +683,7 @@ class TraceStore:
     def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]:
         """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
         if key not in _INDEXED_METADATA:
-            raise ValueError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}")
+            raise TraceError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}; fix: look up one of them")
         return self._request_rows(f"WHERE r.{key} = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from hybrid.cache import ResponseCache
-from hybrid.errors import BackendError, BackendUnavailable, RequestError
+from hybrid.errors import BackendError, BackendUnavailable, ConfigError, RequestError
 from hybrid.types import Message, Request
 from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router
@@ -180,6 +180,9 @@ def test_threshold_can_change_while_running(tmp_path):
     router.set_threshold(0.3)
     assert router.threshold == 0.3
     assert router.complete(Request.from_prompt("q2")).backend == "sonnet"
+    with pytest.raises(ConfigError, match=r"threshold must be in \[0, 1\], got 1.5; fix"):
+        router.set_threshold(1.5)
+    assert router.threshold == 0.3
 
 
 def test_chained_steps_are_linked_in_the_trace(tmp_path):

@@ -93,7 +93,7 @@ def test_feedback_needs_a_known_request_and_a_valid_label(tmp_path):
     rid = write_request(store)
     with pytest.raises(TraceError, match="hybrid logs"):
         store.add_feedback("nope", "good")
-    with pytest.raises(ValueError, match="'good' or 'bad'"):
+    with pytest.raises(TraceError, match="'good' or 'bad'"):
         store.add_feedback(rid, "meh")
     store.add_feedback(rid, "bad")
     assert store.get_request(rid).feedback == "bad"
