@@ -683,7 +683,9 @@ class TraceStore:
     def with_metadata(self, key: str, value: str, limit: int = 100) -> list[RequestRecord]:
         """Requests whose metadata holds ``key`` (``conversation_id`` or ``thread``) = ``value``, oldest first."""
         if key not in _INDEXED_METADATA:
-            raise TraceError(f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}; fix: look up one of them")
+            raise TraceError(
+                f"metadata lookups are indexed for {_INDEXED_METADATA}, not {key!r}; fix: look up one of them"
+            )
         return self._request_rows(f"WHERE r.{key} = ?", (value, limit),
                                   "ORDER BY r.created_at, r.id LIMIT ?")
 
