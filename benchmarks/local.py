@@ -213,7 +213,8 @@ def generation(settings, classifier, home: Path, trials: int, tokens: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=9, help="runs of each side per measure (medians; more = steadier)")
+    parser.add_argument("--trials", type=int, default=9,
+                        help="runs of each side per measure (medians; more = steadier)")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--only", choices=["oneshot", "threads", "decision", "generation"], default=None)

@@ -152,16 +152,17 @@ def run_suite(
     return rows
 
 
-_COLUMNS = ["default", "left out", "random", "prompt length", "shorter answer", "oracle"]
+_COLUMNS = ["n", "default", "left out", "random", "prompt length", "shorter answer", "oracle"]
 
 
 def _metric_cells(reports: dict[str, ModeReport], metric: str) -> list[str]:
-    """The classifiers' ``metric`` beside the baselines' (``_COLUMNS``), "–" where one is missing."""
+    """The items counted, then the classifiers' ``metric`` beside the baselines' (``_COLUMNS``), "–" where one
+    is missing."""
     first = next(iter(reports.values()))
     found = [reports.get("default"), reports.get("left out")]
     models = [r.model if r else None for r in found]
     baselines = [first.baselines.get(n) for n in ("random", "prompt_length", "short_answer", "oracle")]
-    return [f"{getattr(m, metric):.3f}" if m else "–" for m in (*models, *baselines)]
+    return [str(first.model.n), *(f"{getattr(m, metric):.3f}" if m else "–" for m in (*models, *baselines))]
 
 
 def _markdown(head: list[str], lines: list[list[str]]) -> str:
@@ -171,18 +172,17 @@ def _markdown(head: list[str], lines: list[list[str]]) -> str:
 
 def table(rows: list[SuiteRow], metric: str = "apgr") -> str:
     """A Markdown table: one line per set and mode, the classifiers beside the baselines."""
-    return _markdown(["set", "mode", "n", *_COLUMNS], [
+    return _markdown(["set", "mode", *_COLUMNS], [
         [row.dataset + (" (in domain)" if row.dataset in DEFAULT_TRAINED_ON else ""), row.mode,
-         str(next(iter(row.reports.values())).model.n), *_metric_cells(row.reports, metric)]
+         *_metric_cells(row.reports, metric)]
         for row in rows
     ])
 
 
 def table_by_source(rows: list[SuiteRow], metric: str = "apgr") -> str:
     """A Markdown table of the rows that have sources: one line per source, laid out as ``table``."""
-    return _markdown(["set", "mode", "source", "n", *_COLUMNS], [
-        [row.dataset, row.mode, source.split(":", 1)[-1], str(next(iter(reports.values())).model.n),
-         *_metric_cells(reports, metric)]
+    return _markdown(["set", "mode", "source", *_COLUMNS], [
+        [row.dataset, row.mode, source.split(":", 1)[-1], *_metric_cells(reports, metric)]
         for row in rows for source, reports in row.by_source
     ])
 

@@ -373,8 +373,7 @@ class _Run:
             output=result.output if not failed else None,
             input_tokens=report.input_tokens, output_tokens=report.output_tokens,
             cost=report.cost, frontier_cost=report.frontier_cost, latency_s=latency,
-            reasons=[f"critical path: {' -> '.join(path)}", report.summary(),
-                     f"at this cost in quality: {report.checks.describe()}"],
+            reasons=[f"critical path: {' -> '.join(path)}", report.summary(), report.quality()],
         )
         return result
 

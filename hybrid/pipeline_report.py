@@ -64,6 +64,10 @@ class CostReport:
         return (f"spent ${self.cost:.6f}; all-frontier ({self.reference}) ${self.frontier_cost:.6f}; "
                 f"saved ${self.saving:.6f}{share}")
 
+    def quality(self) -> str:
+        """What the saving cost in quality: the local answers' check verdicts."""
+        return f"at this cost in quality: {self.checks.describe()}"
+
     def table(self) -> str:
         header = ("step", "task", "status", "backend", "where", "tokens", "latency", "cost", "all-frontier")
         rows = [header]
@@ -80,8 +84,7 @@ class CostReport:
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join([f"cost report: pipeline {self.pipeline}", *lines, self.summary(),
-                          f"at this cost in quality: {self.checks.describe()}"])
+        return "\n".join([f"cost report: pipeline {self.pipeline}", *lines, self.summary(), self.quality()])
 
 
 def _line(step: str, task: str, status: str, c: Completion | None, backends: Mapping[str, Any], ref,

@@ -114,8 +114,8 @@ class Report:
         share = self.local / self.done if self.done else 0.0
         saved_share = self.saved / self.frontier if self.frontier else 0.0
         out = [
-            (f"{self.requests} request{'' if self.requests == 1 else 's'} {window}: {self.done} answered ({self.local} locally, {share:.0%}), "
-             f"{self.failed} failed"),
+            (f"{self.requests} request{'' if self.requests == 1 else 's'} {window}: {self.done} answered "
+             f"({self.local} locally, {share:.0%}), {self.failed} failed"),
             (f"spent ${self.spent:.4f} vs ${self.frontier:.4f} all-frontier: saved ${self.saved:.4f} "
              f"({saved_share:.0%}), at this cost in quality:"),
             f"  {self.checks.describe()}",
