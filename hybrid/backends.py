@@ -158,7 +158,8 @@ def validate_backend(name: str, raw: Any) -> BackendOptions:
     if isinstance(raw, BackendOptions):
         return raw
     if not isinstance(raw, Mapping):
-        raise ValueError(f"backends.{name}: expected a table, got {raw!r}")
+        # ValueError, not TypeError: pydantic turns only ValueError into the settings' validation error.
+        raise ValueError(f"backends.{name}: expected a table, got {raw!r}")  # noqa: TRY004
     type_name = raw.get("type")
     if not type_name:
         raise ValueError(f"backends.{name}.type: Field required (e.g. type = \"openai\")")

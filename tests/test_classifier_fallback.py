@@ -9,10 +9,10 @@ from importlib import resources
 from click.testing import CliRunner
 
 from hybrid.cli import main
+from hybrid.errors import ClassifierError
 from hybrid.fallback import LONG_PROMPT_CHARS, RULE_VERSION
 from hybrid.router import Router
 from hybrid.runtime import load_classifier
-from hybrid.errors import ClassifierError
 from hybrid.settings import Paths, load_settings
 from hybrid.trace import TraceStore
 from hybrid.types import Request

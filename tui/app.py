@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import get_current_worker
 
@@ -54,7 +54,7 @@ class HybridApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "hybrid"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("plus,equals_sign", "threshold(1)", "thr", key_display="+/-"),
         Binding("minus", "threshold(-1)", "threshold down", show=False),
         Binding("g", "feedback('good')", "good"),

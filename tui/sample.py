@@ -12,7 +12,7 @@ import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 from hybrid.trace import TraceStore
@@ -98,8 +98,8 @@ def _write(store: TraceStore, index: int, s: Sample) -> None:
     store.add_step(rid, "classify", input={"prompt": s.prompt, "task": s.task},
                    output={"score": s.score, "classifier": "minilm-logreg-v3"}, duration_s=0.004)
     escalate = s.score >= 0.5 or s.task == "reason"
-    reasons = s.reasons or (f"score {s.score:.2f} {'>=' if escalate else '<'} threshold 0.50: "
-                            f"{'escalate to ' + s.target if escalate else 'answer locally on ' + s.target}",)
+    action = f"escalate to {s.target}" if escalate else f"answer locally on {s.target}"
+    reasons = s.reasons or (f"score {s.score:.2f} {'>=' if escalate else '<'} threshold 0.50: {action}",)
     store.add_step(rid, "route", output={"target": s.target, "score": s.score, "threshold": 0.5,
                                          "escalate": escalate, "reasons": list(reasons)})
     store.update_request(rid, status="routed", classifier="minilm-logreg-v3", score=s.score, threshold=0.5,
@@ -158,7 +158,7 @@ def sample_app(path: Path, **kwargs):
 
     store = write_sample_trace(path)
     options = {"config_file": path.parent / "config.toml", "threshold": 0.5, "now": lambda: SAMPLE_NOW,
-               "tz": timezone.utc, "cloud_status": "ok (sonnet)"} | kwargs
+               "tz": UTC, "cloud_status": "ok (sonnet)"} | kwargs
     return HybridApp(store, **options)
 
 

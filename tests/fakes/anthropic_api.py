@@ -218,7 +218,7 @@ def _handler_for(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
         def _headers(self) -> dict[str, str]:
             return {k.lower(): v for k, v in self.headers.items()}
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             headers = self._headers()
             api._record("GET", self.path, headers, None)
             if not api._authorized(headers):
@@ -230,7 +230,7 @@ def _handler_for(api: FakeAnthropicAPI) -> type[BaseHTTPRequestHandler]:
                                              "last_id": api.model_id})
             self._send_json(404, error_body("not_found_error", f"no route {self.path}"))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             headers = self._headers()
             raw = self.rfile.read(int(headers.get("content-length", "0") or 0))
             body = json.loads(raw) if raw else {}

@@ -103,7 +103,7 @@ def _handler_for(server: FakeOllamaAPI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             server._record("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None)
             if self.path == "/api/tags":
                 return self._send_json(200, {"models": [tag_entry(full_tag(m)) for m in server.models]})
@@ -117,7 +117,7 @@ def _handler_for(server: FakeOllamaAPI) -> type[BaseHTTPRequestHandler]:
                 return
             self._send_json(404, {"error": "404 page not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length", "0") or 0))
             body = json.loads(raw) if raw else {}
             server._record("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
