@@ -272,7 +272,8 @@ def _print_tree(trace: TraceStore, request_id: str) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: keep each span on one line
         console = Console(highlight=False, width=240)
-    console.print(render_tree(load_tree(trace, record)))
+    steps = () if record.kind == "pipeline" else tuple(trace.steps(record.id))
+    console.print(render_tree(load_tree(trace, record), steps))
 
 
 def _print_record(r: RequestRecord, steps) -> None:
@@ -283,42 +284,11 @@ def _print_record(r: RequestRecord, steps) -> None:
                f"tokens={r.input_tokens or 0}+{r.output_tokens or 0} cost={cost}"
                f"{' cached' if r.cached else ''}{' feedback=' + r.feedback if r.feedback else ''}")
     click.echo(f"  prompt: {_clip(r.prompt)}")
+    from hybrid.step_text import step_line
+
     for s in steps:
-        extra = []
-        if s.backend:
-            extra.append(s.backend)
-        if s.duration_s is not None:
-            extra.append(f"{s.duration_s * 1000:.0f}ms")
-        if s.input_tokens is not None:
-            extra.append(f"{s.input_tokens}+{s.output_tokens} tok")
-        if s.cost is not None:
-            extra.append(f"${s.cost:.6f}")
-        detail = s.error or _step_summary(s.kind, s.output)
-        click.echo(f"  {s.seq:>2}. {s.kind:<12} {' '.join(extra)}  {_clip(detail)}")
-
-
-def _step_summary(kind: str, output) -> str:
-    if not isinstance(output, dict):
-        return ""
-    if kind == "route":
-        return f"-> {output.get('target')}: " + "; ".join(output.get("reasons", []))
-    if kind == "classify":
-        return f"score {output.get('score', 0):.3f} ({output.get('classifier')})"
-    if kind in ("backend_call", "cache"):
-        return repr(output.get("text", ""))
-    if kind == "fallback":
-        return f"{output.get('from')} -> {output.get('to')}: {output.get('why')}"
-    if kind == "draft":
-        from hybrid.draft_step import read_draft_step
-
-        found = read_draft_step(output)
-        fired = [c.reason or c.name for c in found.fired] if found else []
-        drafts = len(output.get("drafts", [])) or 1
-        agreement = output.get("agreement")
-        return (f"{drafts} draft(s), score {output.get('score', 0):.3f}, escalate={output.get('escalate')}"
-                + (f", agreement {agreement:.2f}" if agreement is not None else "")
-                + (f"; {'; '.join(fired)}" if fired else ""))
-    return json.dumps(output, ensure_ascii=False)
+        facts, detail = step_line(s)
+        click.echo(f"  {s.seq:>2}. {s.kind:<12} {facts}  {_clip(detail)}")
 
 
 def _clip(text: str, width: int = 110) -> str:

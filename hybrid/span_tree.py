@@ -6,14 +6,15 @@ last, and walk back through the dependency of each step that finished last.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
 from rich.tree import Tree
 
-from hybrid.trace import RequestRecord
+from hybrid.step_text import step_line
+from hybrid.trace import RequestRecord, StepRecord
 
 CLIP = 160
 
@@ -107,14 +108,25 @@ def _add(tree: Tree, node: SpanNode, critical: set[str]) -> None:
         _add(branch, child, inner)
 
 
-def render_tree(node: SpanNode) -> Tree:
+def render_tree(node: SpanNode, steps: Sequence[StepRecord] = ()) -> Tree:
     """The span tree as a ``rich`` Tree: per span status, model, tokens, latency, cost; the critical path
-    marked; failed spans with their input, output and error."""
+    marked; failed spans with their input, output and error.
+
+    ``steps``: the root request's own steps (classify, route, each backend call, the draft's verdict), listed
+    under it after why it was routed as it was, one line each as ``hybrid logs`` prints them.
+    """
     tree = Tree(_label(node, False), guide_style="dim")
     r = node.record
     if r.reasons and r.kind == "pipeline":
         for reason in r.reasons:
             tree.add(f"[dim]{escape(reason)}[/]")
+    if r.reasons and r.kind == "request" and steps:
+        why = tree.add("[dim]why:[/]")
+        for reason in r.reasons:
+            why.add(f"[dim]{_clip(reason)}[/]")
+    for step in steps:
+        facts, detail = step_line(step)
+        tree.add(f"{step.seq}. [bold]{escape(step.kind)}[/] {escape(facts)}  {_clip(detail)}")
     if r.status == "failed" and r.kind != "pipeline":
         tree.add(f"[dim]input:[/] {_clip(r.prompt)}")
         tree.add(f"[red]error:[/] {_clip(r.error)}")

@@ -133,3 +133,30 @@ def test_logs_neutralise_terminal_escapes():
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "hi ␛]0;TITLE␇ there" in result.output and "task=chat␛[2J" in result.output
+
+
+def test_logs_tree_of_a_request_lists_why_and_each_step_with_the_rejected_drafts_reason():
+    store = TraceStore(Paths.resolve().trace_db)
+    store.start_request("c1", task="math", params={}, mode="cascade",
+                        messages=[{"role": "user", "content": "Natalia sold clips to 48 of her friends ..."}])
+    store.add_step("c1", "backend_call", backend="smollm2", duration_s=1.8, input_tokens=69, output_tokens=64,
+                   cost=0.0, output={"text": "So, she sold 48/2 = 16 clips in May."})
+    check = {"name": "arithmetic", "fired": True, "reason": "stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)"}
+    store.add_step("c1", "draft", backend="smollm2", output={"drafts": ["So, she sold 48/2 = 16 clips in May."],
+                                                             "kept": 0, "score": 0.902, "escalate": True,
+                                                             "checks": [check]})
+    store.add_step("c1", "backend_call", backend="sonnet", input_tokens=31, output_tokens=19, cost=0.000378,
+                   output={"text": "The answer is 72."})
+    store.update_request("c1", status="done", is_local=False, backend="sonnet", cost=0.000378,
+                         reasons=["difficulty 0.13 < threshold 0.49",
+                                  "draft rejected: stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)"])
+    store.close()
+    result = CliRunner().invoke(main, ["logs", "--tree", "c1"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = [line.lstrip("│├└─ ") for line in result.output.splitlines()]
+    assert lines[1] == "why:"
+    assert lines[3] == "draft rejected: stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)"
+    assert lines[4].startswith("1. backend_call smollm2 1800ms 69+64 tok $0.000000  'So, she sold 48/2 = 16")
+    assert lines[5] == ("2. draft smollm2  1 draft(s), score 0.902, escalate=True; "
+                        "stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)")
+    assert lines[6] == "3. backend_call sonnet 31+19 tok $0.000378  'The answer is 72.'"
