@@ -117,14 +117,14 @@ class Policy:
         elif not escalate and local_up:
             target = local_up[0]
             fallbacks = (*local_up[1:], cloud) if cloud_up else tuple(local_up[1:])
-            reasons.append(f"answered locally by {target}")
-            if self.routing.mode == "cascade" and rule.route == "auto":
+            if self.routing.mode == "cascade" and rule.route == "auto" and cloud_up:
                 mode = "cascade"
-                reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft looks inadequate"
-                               if cloud_up else f"cascade off: {cloud} {refused or 'unavailable'}"
-                               + ("" if refused else f" ({health[cloud].detail})"))
-                if not cloud_up:
-                    mode = "direct"
+                reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft looks inadequate")
+            else:
+                reasons.append(f"answered locally by {target}")
+                if self.routing.mode == "cascade" and rule.route == "auto":
+                    reasons.append(f"cascade off: {cloud} {refused or 'unavailable'}"
+                                   + ("" if refused else f" ({health[cloud].detail})"))
         elif cloud_up:
             target, fallbacks = cloud, ()
             down = "; ".join(f"{n}: {health[n].detail}" for n in self.routing.local)
