@@ -10,6 +10,7 @@ Public API::
     evaluate(classifier, labels) -> EvalReport ; plot_curve(report, png_path)
     classify_file(classifier, input_path, output_path=None) -> ClassifyResult
     calibrate_threshold(scores, target_share) -> float
+    readable_threshold(scores, threshold) -> float ; escalating(scores, threshold) -> int
 
 Importing this package loads nothing (not even numpy): names resolve on first
 access, and the embedder reads its tokenizer and word-embedding table on a
@@ -23,6 +24,8 @@ import importlib
 _EXPORTS = {
     "DEFAULT_ESCALATION_SHARE": "calibrate",
     "calibrate_threshold": "calibrate",
+    "escalating": "calibrate",
+    "readable_threshold": "calibrate",
     "DraftRules": "cascade",
     "DraftSignals": "cascade",
     "ClassifyResult": "batch",

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hybrid.errors import ClassifierError
 from hybrid.types import Draft
 
 from .data import parse_drafts
@@ -24,12 +25,30 @@ from .jsonl import LineError, read_jsonl_objects
 from .vectors import Progress, no_progress
 
 
+#: Decimals of a score in ``hybrid classify``'s output, on stdout and in ``--output`` alike.
+SCORE_DECIMALS = 6
+
+
 @dataclass(frozen=True)
 class Scored:
     id: str
     score: float
     mode: str
     line: int
+
+    def as_line(self) -> dict[str, str | float]:
+        """The output line: ``{"id", "score"}``."""
+        return {"id": self.id, "score": round(self.score, SCORE_DECIMALS)}
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any scoring when ``--output`` cannot be written, not after it."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ClassifierError(f"cannot write {path}: {e.strerror or e}; fix: pass --output a path in a folder "
+                              "that exists and that you can write to") from e
 
 
 @dataclass(frozen=True)
@@ -61,11 +80,24 @@ def classify_file(
     """Score every good line of ``input_path``; write ``{"id", "score"}`` lines to ``output_path``."""
     errors: list[LineError] = []
     items: list[tuple[int, str, str, tuple[Draft, ...]]] = []
+    first_line: dict[str, int] = {}
     for number, obj in read_jsonl_objects(Path(input_path), errors):
         try:
-            items.append((number, *_validate(obj)))
+            item = _validate(obj)
         except ValueError as e:
             errors.append(LineError(number, str(e)))
+            continue
+        if item[0] in first_line:
+            errors.append(LineError(number, f"id {item[0]!r} repeats line {first_line[item[0]]}; fix: give each "
+                                            "line its own id"))
+            continue
+        first_line[item[0]] = number
+        items.append((number, *item))
+    if not items and not errors:
+        raise ClassifierError(f"{input_path} holds no lines to score; fix: write one JSON object per line, e.g. "
+                              '{"id": "1", "prompt": "Capital of France?"}')
+    if output_path is not None:
+        _check_writable(Path(output_path))
     results = []
     for i, (number, item_id, prompt, drafts) in enumerate(items):
         if drafts:
@@ -74,7 +106,7 @@ def classify_file(
             results.append(Scored(item_id, classifier.score_prompt(prompt), "prompt", number))
         progress("classify", i + 1, len(items))
     if output_path is not None:
-        lines = (json.dumps({"id": r.id, "score": round(r.score, 6)}) + "\n" for r in results)
+        lines = (json.dumps(r.as_line()) + "\n" for r in results)
         Path(output_path).write_text("".join(lines), encoding="utf-8")
     errors.sort(key=lambda e: e.line)
     return ClassifyResult(tuple(results), tuple(errors))

@@ -34,3 +34,24 @@ def calibrate_threshold(scores: Iterable[float], target_share: float) -> float:
         return values[-1]
     upper, lower = values[k - 1], values[k]
     return (upper + lower) / 2.0 if upper > lower else upper
+
+
+def escalating(scores: Iterable[float], threshold: float) -> int:
+    """How many of ``scores`` escalate at ``threshold`` (``score >= threshold``)."""
+    return sum(1 for s in scores if s >= threshold)
+
+
+def readable_threshold(scores: Iterable[float], threshold: float) -> float:
+    """``threshold`` rounded to the fewest decimals (2 to 12) that escalate exactly the same ``scores``.
+
+    A threshold written to the config file should read as a number, not as 0.48108700000000003, but rounding
+    it to a fixed precision can move it past the scores at the edge (0.481087 rounds to 0.4811, which the
+    scores tied at 0.481087 no longer reach).
+    """
+    values = [float(s) for s in scores]
+    want = escalating(values, threshold)
+    for decimals in range(2, 13):
+        rounded = round(threshold, decimals)
+        if escalating(values, rounded) == want:
+            return rounded
+    return threshold

@@ -48,6 +48,8 @@ class EvalReport:
     prompt: ModeReport | None
     draft: ModeReport | None
     errors: tuple[LineError, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What a reader of the table must know, e.g. that AUC could not be measured on labels of one kind."""
 
     def modes(self) -> list[ModeReport]:
         return [m for m in (self.prompt, self.draft) if m is not None]
@@ -118,7 +120,16 @@ def evaluate_examples(
         progress(stage, len(examples) + done, total)
 
     draft = mode_report("draft", draft_scores(classifier, drafts, later), drafts) if drafts else None
-    return EvalReport(classifier.version, prompt, draft)
+    return EvalReport(classifier.version, prompt, draft, notes=_label_notes(examples))
+
+
+def _label_notes(examples: Sequence[Example]) -> tuple[str, ...]:
+    escalate = [e.target > 0.5 for e in examples]
+    if all(escalate) or not any(escalate):
+        kind = "needed the frontier model" if escalate[0] else "was good enough locally"
+        return (f"every label says the request {kind}: AUC needs both kinds and shows 0.500; add labels of the "
+                "other kind to measure it",)
+    return ()
 
 
 def evaluate(classifier: DifficultyModel, labels: Path, progress: Progress = no_progress) -> EvalReport:
@@ -128,7 +139,7 @@ def evaluate(classifier: DifficultyModel, labels: Path, progress: Progress = no_
     """
     examples, errors = read_labels(Path(labels))
     report = evaluate_examples(classifier, examples, progress)
-    return EvalReport(report.version, report.prompt, report.draft, tuple(errors))
+    return EvalReport(report.version, report.prompt, report.draft, tuple(errors), report.notes)
 
 
 def plot_curve(report: EvalReport, path: Path) -> Path:
@@ -152,7 +163,11 @@ def plot_curve(report: EvalReport, path: Path) -> Path:
         ax.legend(loc="lower right")
         fig.tight_layout()
         path = Path(path)
-        fig.savefig(path, format="png")
+        try:
+            fig.savefig(path, format="png")
+        except OSError as e:
+            raise ClassifierError(f"cannot write the curve to {path}: {e.strerror or e}; fix: pass --plot a path "
+                                  "in a folder that exists and that you can write to") from e
     finally:
         plt.close(fig)
     return path

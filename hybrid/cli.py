@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hybrid.display import clean, one_line
+from hybrid.display import clean, one_line, score_and_threshold
 from hybrid.errors import HybridError
 from hybrid.events import Done, Event, Failed, TextDelta, describe
 from hybrid.settings import Paths, Settings, load_settings
@@ -119,7 +119,13 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
     metadata = {"local_only": "true"} if local_only else {}
     if conversation:
         metadata["conversation_id"] = conversation
-    router = obj.router(cache=not no_cache)
+    try:
+        if parent is not None and not obj.no_log:
+            parent = _parent_id(obj, parent)
+        router = obj.router(cache=not no_cache)
+    except HybridError as e:
+        _json_error(e, as_json)
+        raise
     try:
         request = Request.from_prompt(
             prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent,
@@ -127,21 +133,45 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
         )
         if as_json:
             completion = router.complete(request)
-            click.echo(json.dumps(asdict(completion) | {"is_local": router.backends[completion.backend].is_local},
-                                  indent=2))
+            click.echo(json.dumps(asdict(completion) | {"is_local": router.backends[completion.backend].is_local,
+                                                        "logged": not obj.no_log}, indent=2))
             return
         completion = _stream_answer(router.run(request))
         is_local = router.backends[completion.backend].is_local
+    except HybridError as e:
+        _json_error(e, as_json)
+        raise
     finally:
         router.close()
     d = completion.decision
     where = "local" if is_local else "cloud"
+    score, threshold = score_and_threshold(d.score, d.threshold)
     click.echo(
-        f"→ {where} {completion.backend} ({completion.model}) · score {d.score:.2f} / threshold {d.threshold:.2f} · "
+        f"→ {where} {completion.backend} ({completion.model}) · score {score} / threshold {threshold} · "
         f"{d.explain()} · {completion.usage.input_tokens}+{completion.usage.output_tokens} tokens · "
-        f"{completion.latency_s:.2f}s · ${completion.cost:.6f} · id {completion.request_id}",
+        f"{completion.latency_s:.2f}s · ${completion.cost:.6f} · "
+        + (f"id {completion.request_id}" if not obj.no_log else "not logged (--no-log)"),
         err=True,
     )
+
+
+def _parent_id(obj: Context, parent: str) -> str:
+    """The full id of the logged request ``--parent`` names (an id or a unique prefix of one)."""
+    trace = obj.trace()
+    try:
+        record = trace.find_request(parent)
+    finally:
+        trace.close()
+    if record is None:
+        raise HybridError(f"--parent {parent!r} names no logged request; fix: pass an id from `hybrid logs` "
+                          "(the request whose output this one consumes)")
+    return record.id
+
+
+def _json_error(error: HybridError, as_json: bool) -> None:
+    """With ``--json``, the error as a JSON object on stdout too, for a script that reads stdout."""
+    if as_json:
+        click.echo(json.dumps({"error": str(error), "type": type(error).__name__}))
 
 
 def _stream_answer(events: Iterator[Event]) -> Completion:
@@ -222,7 +252,8 @@ def _record_dict(r: RequestRecord, steps) -> dict:
 
 
 @main.command()
-@click.option("--last", "last", default=20, show_default=True, help="How many recent requests.")
+@click.option("--last", "last", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many recent requests.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per request, with its steps.")
 @click.option("--id", "request_id", default=None, help="Show one request (id or unique prefix).")
 @click.option("--backend", default=None, help="Only requests answered by this backend.")
@@ -240,6 +271,9 @@ def logs(obj: Context, last, as_json, request_id, backend, status, tree_id, prun
             click.echo(trace.prune(keep_days=keep.keep_days, max_mb=keep.max_mb).describe())
             return
         if tree_id:
+            if as_json:
+                raise HybridError("--tree prints a tree, not JSON; fix: `hybrid logs --id ID --json` gives a "
+                                  "request and its steps as JSON")
             _print_tree(trace, tree_id)
             return
         if request_id:
@@ -308,6 +342,9 @@ def feedback(obj: Context, request_id: str, label: str, note: str | None) -> Non
         record = trace.find_request(request_id)
         if record is None:
             raise HybridError(f"no request matches id {request_id!r}; `hybrid logs` lists recent ids")
+        if record.status != "done":
+            raise HybridError(f"request {record.id} is {record.status}, so it has no answer to label; fix: label a "
+                              "request `hybrid logs --status done` lists")
         trace.add_feedback(record.id, label, source="user", note=note)
     finally:
         trace.close()

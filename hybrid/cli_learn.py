@@ -46,7 +46,7 @@ def classify(obj, input_path: Path, output_path: Path | None) -> None:
     result = classifiers.classify_file(classifier, input_path, output_path)
     if output_path is None:
         for item in result.results:
-            click.echo(json.dumps({"id": item.id, "score": item.score}))
+            click.echo(json.dumps(item.as_line()))
     for error in result.errors:
         click.echo(f"{input_path}: {error}", err=True)
     click.echo(f"scored {len(result.results)} line(s) with {classifier.version}"
@@ -92,6 +92,9 @@ def eval_(obj, labels: Path, plot: Path | None) -> None:
     import classifiers
     from hybrid.runtime import load_learned_classifier
 
+    if plot is not None and not plot.parent.is_dir():
+        raise HybridError(f"cannot write the curve to {plot}: {plot.parent} is not a folder; fix: pass --plot a "
+                          "path in a folder that exists")
     classifier = load_learned_classifier(obj.settings, obj.paths)
     bar, stage = _stage_bar("evaluating")
     with bar:
@@ -100,6 +103,8 @@ def eval_(obj, labels: Path, plot: Path | None) -> None:
         click.echo(f"{labels}: {error} (skipped)", err=True)
     click.echo(f"classifier {report.version}")
     click.echo(report.table())
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     if plot is not None:
         click.echo(f"curve written to {classifiers.plot_curve(report, plot)}")
 
@@ -107,24 +112,35 @@ def eval_(obj, labels: Path, plot: Path | None) -> None:
 @click.command()
 @click.option("--escalate", "share", required=True, type=click.FloatRange(0, 1),
               help="Target share of requests to escalate, e.g. 0.2.")
-@click.option("--last", default=1000, show_default=True, help="How many recent requests to calibrate on.")
+@click.option("--last", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="How many recent requests to calibrate on.")
 @click.pass_obj
 def calibrate(obj, share: float, last: int) -> None:
     """Set routing.threshold so that SHARE of your recent traffic would escalate."""
     from hybrid.learning import calibrate_from_trace
 
     c = calibrate_from_trace(obj.settings, obj.paths, share, last=last)
-    click.echo(f"threshold {c.threshold:.4f}: {share:.0%} of your last {c.n_scores} scored requests would escalate; "
+    click.echo(f"threshold {c.threshold}: {_would_escalate(c.n_escalating, c.n_scores, share, 'scored requests')}; "
                f"written to {c.written_to} (routing.threshold)")
     if c.draft_threshold is not None:
-        click.echo(f"draft threshold {c.draft_threshold:.4f}: {share:.0%} of your last {c.n_drafts} cascade drafts "
-                   f"would escalate (routing.draft_threshold)")
+        click.echo(f"draft threshold {c.draft_threshold}: "
+                   f"{_would_escalate(c.n_drafts_escalating, c.n_drafts, share, 'cascade drafts')} "
+                   "(routing.draft_threshold)")
     failing = c.check_failure_share
     if failing is not None:
         click.echo(f"{c.failed_checks} of {c.n_drafts} local drafts ({failing:.0%}) failed an answer check")
         if failing > share:
             click.echo(f"warning: escalating {share:.0%} keeps some drafts that failed a check local; "
-                       f"consider --escalate {failing:.2f} or more", err=True)
+                       f"--escalate {failing:.2f} would escalate all of them", err=True)
+
+
+def _would_escalate(count: int, n: int, share: float, what: str) -> str:
+    """``12 of your last 33 scored requests (36%) would escalate``, and the share asked for when scores tied at
+    the edge made it another."""
+    said = f"{count} of your last {n} {what} ({count / n:.0%}) would escalate"
+    if count != round(share * n):
+        said += f", not the {share:.0%} asked for: scores tied at the edge escalate together"
+    return said
 
 
 @click.command()

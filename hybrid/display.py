@@ -36,3 +36,13 @@ def one_line(value: object, width: int | None = None) -> str:
     if width is not None and len(text) > width:
         return text[: max(width - 1, 0)] + "…"
     return text
+
+
+def score_and_threshold(score: float, threshold: float) -> tuple[str, str]:
+    """A score and the threshold it was compared with, in two decimals unless those would print alike while the
+    numbers differ ("0.36 < 0.36"): then with as many more (up to six) as it takes to tell them apart."""
+    for decimals in range(2, 7):
+        a, b = f"{score:.{decimals}f}", f"{threshold:.{decimals}f}"
+        if a != b or score == threshold:
+            return a, b
+    return a, b

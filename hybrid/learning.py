@@ -207,6 +207,10 @@ class Calibration:
     draft_threshold: float | None = None
     n_drafts: int = 0
     failed_checks: int = 0
+    n_escalating: int = 0
+    """How many of the ``n_scores`` recent scores are at or above ``threshold`` (scores tied at the edge all
+    escalate, so this can differ from ``share * n_scores``)."""
+    n_drafts_escalating: int = 0
 
     @property
     def check_failure_share(self) -> float | None:
@@ -235,7 +239,7 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
     With at least 10 recent cascade drafts, ``routing.draft_threshold`` is set the same way from their scores
     (answer checks included), and the result says how many of the local model's drafts failed a check.
     """
-    from classifiers import calibrate_threshold
+    from classifiers import calibrate_threshold, escalating, readable_threshold
     from hybrid.runtime import load_classifier, open_trace
 
     classifier = load_classifier(settings, paths)
@@ -250,13 +254,15 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
             f"only {len(scores)} recent requests were scored by {classifier.version}; route at least 10 "
             "(e.g. `hybrid demo`) before calibrating"
         )
-    threshold = round(calibrate_threshold(scores, share), 4)
+    threshold = readable_threshold(scores, calibrate_threshold(scores, share))
     set_config_value(paths.config_file, "routing.threshold", threshold)
     draft_threshold = None
     if len(drafts) >= 10:
-        draft_threshold = round(calibrate_threshold(drafts, share), 4)
+        draft_threshold = readable_threshold(drafts, calibrate_threshold(drafts, share))
         set_config_value(paths.config_file, "routing.draft_threshold", draft_threshold)
-    return Calibration(threshold, len(scores), share, paths.config_file, draft_threshold, len(drafts), failed)
+    return Calibration(threshold, len(scores), share, paths.config_file, draft_threshold, len(drafts), failed,
+                       escalating(scores, threshold),
+                       escalating(drafts, draft_threshold) if draft_threshold is not None else 0)
 
 
 # -- judge labelling -----------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from hybrid.display import score_and_threshold
 from hybrid.errors import BackendUnavailable, RequestError
 from hybrid.privacy import PrivacyVerdict
 from hybrid.settings import RoutingSettings, TaskRule
@@ -92,7 +93,8 @@ class Policy:
         else:
             escalate = score >= threshold
             relation = ">=" if escalate else "<"
-            reasons.append(f"difficulty {score:.2f} {relation} threshold {threshold:.2f}")
+            shown, limit = score_and_threshold(score, threshold)
+            reasons.append(f"difficulty {shown} {relation} threshold {limit}")
         if context.sticky is not None and self.routing.sticky and rule.route == "auto" and not local_only:
             cloud, escalate = context.sticky.backend, True
             reasons.append(f"kept on {cloud}: this conversation escalated at turn {context.sticky.turn}")

@@ -48,8 +48,9 @@ def test_second_identical_ask_is_a_cache_hit_and_no_log_writes_nothing():
     again = run("ask", "--max-tokens", "6", "What is 2+2?")
     assert "cache hit" in again.output
     assert len(trace().recent(10)) == 2
-    run("--no-log", "ask", "--max-tokens", "6", "What is 3+3?")
+    unlogged = run("--no-log", "ask", "--max-tokens", "6", "What is 3+3?")
     assert len(trace().recent(10)) == 2
+    assert "not logged (--no-log)" in unlogged.output and " id " not in unlogged.output
 
 
 @pytest.mark.slow
@@ -126,3 +127,29 @@ def test_demo_routes_the_builtin_workload_and_prints_a_table():
     rows = trace().recent(50)
     assert len(rows) == 11 and all(r.status == "done" for r in rows)
     assert any(r.parent_id for r in rows) and any(r.cached for r in rows)
+
+
+def test_unknown_task_with_json_is_a_json_error_on_stdout():
+    result = CliRunner().invoke(main, ["ask", "--json", "--task", "poetry", "hi"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert error["type"] == "RequestError" and "unknown task type 'poetry'" in error["error"]
+
+
+def test_a_parent_that_names_no_logged_request_is_refused():
+    result = CliRunner().invoke(main, ["ask", "--parent", "nosuchid", "hi"])
+    assert result.exit_code == 1
+    assert "--parent 'nosuchid' names no logged request; fix: pass an id from `hybrid logs`" in result.output
+    assert trace().recent(5) == []
+
+
+def test_feedback_refuses_a_request_without_an_answer_and_logs_refuses_nonsense_options():
+    CliRunner().invoke(main, ["ask", ""])
+    (failed,) = trace().recent(5)
+    result = CliRunner().invoke(main, ["feedback", failed.id, "good"])
+    assert result.exit_code == 1
+    assert f"request {failed.id} is failed, so it has no answer to label" in result.output
+    assert trace().feedback_rows() == []
+    assert CliRunner().invoke(main, ["logs", "--last", "0"]).exit_code == 2
+    both = CliRunner().invoke(main, ["logs", "--tree", failed.id, "--json"])
+    assert both.exit_code == 1 and "--tree prints a tree, not JSON" in both.output

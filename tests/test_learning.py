@@ -112,9 +112,28 @@ def test_calibrate_sets_the_threshold_from_recent_traffic(tmp_path):
     result = cli("calibrate", "--escalate", "0.2")
     assert result.exit_code == 0, result.output
     threshold = tomllib.loads(paths.config_file.read_text())["routing"]["threshold"]
-    assert f"threshold {threshold:.4f}" in result.output
+    assert f"threshold {threshold}: 4 of your last 20 scored requests (20%) would escalate;" in result.output
     assert sum(s >= threshold for s in scores) == 4
     assert load_settings().routing.threshold == threshold
+
+
+def test_calibrate_says_the_share_it_sets_when_scores_tie_at_the_edge():
+    """Nine requests scored alike at the edge: they escalate together, the written threshold still reaches them
+    (rounding it to 0.4811 left them local while claiming 50%), and the output says what share that is."""
+    settings, paths = load_settings(), Paths.resolve()
+    version = load_classifier(settings, paths).version
+    scores = [0.7 + i / 100 for i in range(12)] + [0.481087] * 9 + [0.1 + i / 100 for i in range(12)]
+    trace = TraceStore(paths.trace_db)
+    for i, score in enumerate(scores):
+        trace.update_request(start(trace, f"t{i:02d}", f"question {i}"), score=score, classifier=version)
+    trace.close()
+    result = cli("calibrate", "--escalate", "0.5")
+    assert result.exit_code == 0, result.output
+    threshold = tomllib.loads(paths.config_file.read_text())["routing"]["threshold"]
+    assert sum(s >= threshold for s in scores) == 21
+    assert (f"threshold {threshold}: 21 of your last 33 scored requests (64%) would escalate, not the 50% asked "
+            "for: scores tied at the edge escalate together;") in result.output
+    assert cli("calibrate", "--escalate", "0.5", "--last", "0").exit_code == 2
 
 
 def test_calibrate_needs_enough_traffic():
@@ -145,6 +164,43 @@ def test_eval_cli_prints_metrics_beside_baselines_and_draws_the_curve(tmp_path):
     assert result.exit_code == 0, result.output
     assert "APGR" in result.output and "random" in result.output and "prompt_length" in result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_classify_and_eval_refuse_what_they_cannot_use_before_any_work(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "prompt": PROBE_EASY}) + "\n")
+    unwritable = cli("classify", "--input", str(src), "--output", str(tmp_path / "no" / "such" / "out.jsonl"))
+    assert unwritable.exit_code == 1 and "Traceback" not in unwritable.output
+    assert f"cannot write {tmp_path / 'no' / 'such' / 'out.jsonl'}: No such file or directory" in unwritable.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    nothing = cli("classify", "--input", str(empty))
+    assert nothing.exit_code == 1 and f"{empty} holds no lines to score" in nothing.output
+    labels = write_labels(tmp_path / "labels.jsonl", 1)
+    no_folder = cli("eval", "--labels", str(labels), "--plot", str(tmp_path / "no" / "curve.png"))
+    assert no_folder.exit_code == 1 and "Traceback" not in no_folder.output
+    assert f"{tmp_path / 'no'} is not a folder" in no_folder.output and "APGR" not in no_folder.output
+
+
+def test_classify_names_a_repeated_id_and_prints_the_scores_it_writes(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "prompt": p}) + "\n"
+                           for i, p in (("a", PROBE_EASY), ("b", PROBE_HARD), ("a", "again"))))
+    shown = cli("classify", "--input", str(src))
+    assert shown.exit_code == 1 and "line 3: id 'a' repeats line 1; fix: give each line its own id" in shown.output
+    out = tmp_path / "out.jsonl"
+    cli("classify", "--input", str(src), "--output", str(out))
+    printed = [json.loads(x) for x in shown.stdout.splitlines()]
+    assert printed == [json.loads(x) for x in out.read_text().splitlines()] and len(printed) == 2
+
+
+def test_eval_says_when_the_labels_cannot_measure_auc(tmp_path):
+    labels = tmp_path / "good.jsonl"
+    labels.write_text("".join(json.dumps({"prompt": p, "label": 0}) + "\n" for p in EASY[:10]))
+    result = cli("eval", "--labels", str(labels))
+    assert result.exit_code == 0, result.output
+    assert ("note: every label says the request was good enough locally: AUC needs both kinds and shows 0.500"
+            in result.output)
 
 
 def test_judge_labelling_refuses_without_a_budget_or_a_cloud():
@@ -236,7 +292,7 @@ def test_calibrate_sets_the_draft_threshold_and_counts_drafts_that_failed_a_chec
     result = cli("calibrate", "--escalate", "0.2")
     assert result.exit_code == 0, result.output
     config = tomllib.loads(paths.config_file.read_text())["routing"]
-    assert f"draft threshold {config['draft_threshold']:.4f}" in result.output
+    assert f"draft threshold {config['draft_threshold']}: 4 of your last 20 cascade drafts (20%)" in result.output
     assert "5 of 20 local drafts (25%) failed an answer check" in result.output
-    assert "consider --escalate 0.25" in result.output
+    assert "--escalate 0.25 would escalate all of them" in result.output
     assert load_settings().routing.draft_threshold == config["draft_threshold"] > 0.9

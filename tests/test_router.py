@@ -31,6 +31,14 @@ def test_easy_request_is_answered_locally_and_every_step_is_traced(tmp_path):
     assert call.output["text"] == "Positive." and call.output_tokens == 1
 
 
+def test_a_score_just_under_the_threshold_is_shown_with_the_decimals_that_tell_them_apart(tmp_path):
+    router, backends, _ = fake_router(tmp_path, classifier=FixedClassifier(0.363085))
+    router.set_threshold(0.3631)
+    backends["smollm2"].enqueue("Positive.")
+    c = router.complete(Request.from_prompt("Classify: I loved it", task="classify"))
+    assert "difficulty 0.36308 < threshold 0.36310" in c.decision.explain()
+
+
 def test_hard_request_escalates_and_is_costed_at_the_cloud_price(tmp_path):
     router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.9))
     backends["sonnet"].enqueue("a long careful answer")
