@@ -24,7 +24,6 @@ from .difficulty import DifficultyModel
 from .jsonl import LineError, read_jsonl_objects
 from .vectors import Progress, no_progress
 
-
 #: Decimals of a score in ``hybrid classify``'s output, on stdout and in ``--output`` alike.
 SCORE_DECIMALS = 6
 

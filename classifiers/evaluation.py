@@ -127,8 +127,9 @@ def _label_notes(examples: Sequence[Example]) -> tuple[str, ...]:
     escalate = [e.target > 0.5 for e in examples]
     if all(escalate) or not any(escalate):
         kind = "needed the frontier model" if escalate[0] else "was good enough locally"
-        return (f"every label says the request {kind}: AUC needs both kinds and shows 0.500; add labels of the "
-                "other kind to measure it",)
+        note = (f"every label says the request {kind}: AUC needs both kinds and shows 0.500; add labels of the "
+                "other kind to measure it")
+        return (note,)
     return ()
 
 
