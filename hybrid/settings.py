@@ -323,6 +323,11 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         *parents, leaf = name.removeprefix(ENV_PREFIX).split("__")
         if (parents or [leaf])[0] not in Settings.model_fields:
+            if parents:  # HYBRID_SECTION__KEY shaped: a setting meant, misspelt
+                sections = ", ".join(k for k in Settings.model_fields if k != "anthropic_api_key")
+                raise ConfigError(f"environment variable {name.upper()} names no setting: there is no section "
+                                  f"{parents[0]!r} (sections: {sections}); fix: correct or unset it, e.g. "
+                                  "HYBRID_ROUTING__THRESHOLD=0.4")
             continue
         node: Any = found
         for part in parents:
@@ -391,7 +396,7 @@ def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
         problems = "\n  ".join(_describe(err) for err in e.errors())
         raise ConfigError(
             f"invalid settings:\n  {problems}\nFix these keys in {paths.config_file} "
-            "(or the matching HYBRID_* environment variables); `hybrid doctor` shows the result."
+            "(or the matching HYBRID_* environment variables), then `hybrid doctor` checks the result."
         ) from e
 
 

@@ -67,6 +67,11 @@ def test_environment_names_any_key_in_any_case_lists_as_json_and_bad_values_name
     monkeypatch.setenv("HYBRID_PRIVACY__LOCAL_TASKS", "classify")
     with pytest.raises(ConfigError, match="privacy.local_tasks: Input should be a valid list"):
         load_settings()
+    monkeypatch.delenv("HYBRID_PRIVACY__LOCAL_TASKS")
+    monkeypatch.setenv("HYBRID_ROUTNG__THRESHOLD", "0.3")  # misspelt: ignoring it would route at the old threshold
+    with pytest.raises(ConfigError, match="HYBRID_ROUTNG__THRESHOLD names no setting: there is no section 'routng' "
+                                          r"\(sections: backends, routing, "):
+        load_settings()
 
 
 @pytest.mark.parametrize(
