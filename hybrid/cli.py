@@ -22,6 +22,10 @@ from hybrid.types import Completion, Request
 if TYPE_CHECKING:
     from rich.console import Console
 
+#: Terminal columns from which `hybrid demo` and `hybrid doctor` show every column of their tables side by side;
+#: narrower, they stack the short facts so no number, name or model breaks mid-word.
+WIDE_TERMINAL = 120
+
 
 class Context:
     """What every command needs: resolved paths and settings, loaded once."""
@@ -212,19 +216,29 @@ def doctor(obj: Context, quick: bool) -> None:
     console.print(f"trace store : {escape(str(trace_path(settings, obj.paths)))}")
     console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
     _print_classifier(console, load_classifier(settings, obj.paths), settings)
-    table = Table(title="backends")
-    for col in ("name", "type", "model", "where", "role", "status", "detail"):
-        table.add_column(col)
+    # Under 120 columns (80 is common, and the default when piped) a backend's type, model, place and role go
+    # under its name, so the detail (the reason and the fix) keeps a readable width.
+    narrow = console.width < WIDE_TERMINAL
+    columns = ("backend", "status", "detail") if narrow else ("name", "type", "model", "where", "role", "status",
+                                                              "detail")
+    table = Table(title="backends", show_lines=narrow)
+    for col in columns:
+        table.add_column(col, overflow="fold", no_wrap=col in ("type", "where", "status"),
+                         ratio=3 if col == "detail" else 2 if col == "backend" else None)
     roles = {n: f"local #{i + 1}" for i, n in enumerate(settings.routing.local)}
     roles.setdefault(settings.routing.cloud, "cloud (default)")
     ok_any = False
     for name, backend in build_backends(settings).items():
         health = backend.health(deep=not quick)
         ok_any |= health.ok
-        table.add_row(
-            name, settings.backends[name].type, escape(backend.model), "local" if backend.is_local else "cloud",
-            roles.get(name, ""), "[green]ok[/]" if health.ok else "[red]unavailable[/]", escape(health.detail),
-        )
+        facts = (settings.backends[name].type, escape(backend.model), "local" if backend.is_local else "cloud",
+                 roles.get(name, ""))
+        status = "[green]ok[/]" if health.ok else "[red]unavailable[/]"
+        if narrow:
+            table.add_row(f"[bold]{name}[/]\n[dim]{' · '.join(f for f in facts if f)}[/]", status,
+                          escape(health.detail))
+        else:
+            table.add_row(name, *facts, status, escape(health.detail))
     console.print(table)
     if not ok_any:
         raise HybridError("no backend is usable; fix one of the rows above")
@@ -364,9 +378,22 @@ def demo(obj: Context, max_tokens: int) -> None:
 
     console = Console()
     router = obj.router()
-    table = Table(title="hybrid demo: where each request went")
-    for col in ("#", "task", "prompt", "score", "backend", "why", "tokens", "latency", "cost"):
-        table.add_column(col, overflow="fold")
+    # Under 120 columns (80 is common, and the default when piped) the reasons go under the prompt and tokens and
+    # latency are left to `hybrid logs`, so numbers and names never break mid-word.
+    narrow = console.width < WIDE_TERMINAL
+    columns = ("#", "task", "prompt / why", "score", "backend", "cost") if narrow else (
+        "#", "task", "prompt", "score", "backend", "why", "tokens", "latency", "cost")
+    table = Table(title="hybrid demo: where each request went", show_lines=narrow)
+    for col in columns:
+        table.add_column(col, overflow="fold", no_wrap=col not in ("prompt", "why", "prompt / why"))
+
+    def add_row(i: int, task: str, prompt: str, score: str, backend: str, why: str, tokens: str, latency: str,
+                cost: str) -> None:
+        if narrow:
+            table.add_row(str(i), task, f"{escape(_clip(prompt, 40))}\n[dim]{escape(why)}[/]", score, backend, cost)
+        else:
+            table.add_row(str(i), task, escape(_clip(prompt, 40)), score, backend, escape(why), tokens, latency, cost)
+
     spent = frontier = 0.0
     local = total = 0
     ids: list[str] = []
@@ -377,16 +404,16 @@ def demo(obj: Context, max_tokens: int) -> None:
             total += 1
             ids += [c.request_id] if c is not None else []
             if c is None:
-                table.add_row(str(i), outcome.item.task, escape(_clip(outcome.item.prompt, 40)), "-", "[red]failed",
-                              escape(outcome.error or ""), "-", "-", "-")
+                add_row(i, outcome.item.task, outcome.item.prompt, "-", "[red]failed", outcome.error or "", "-", "-",
+                        "-")
                 continue
             is_local = router.backends[c.backend].is_local
             local += is_local
             spent += c.cost
             frontier += reference.cost(c.usage)
-            table.add_row(
-                str(i), outcome.item.task, escape(_clip(outcome.item.prompt, 40)), f"{c.decision.score:.2f}",
-                f"{'local' if is_local else 'cloud'}: {c.backend}", escape(c.decision.explain()),
+            add_row(
+                i, outcome.item.task, outcome.item.prompt, f"{c.decision.score:.2f}",
+                f"{'local' if is_local else 'cloud'}: {c.backend}", c.decision.explain(),
                 f"{c.usage.input_tokens}+{c.usage.output_tokens}", f"{c.latency_s:.2f}s", f"${c.cost:.5f}",
             )
     finally:

@@ -105,6 +105,9 @@ def test_doctor_reports_each_backend_and_why(isolated_home):
         assert name in result.output
     assert "no API key" in result.output
     assert str(isolated_home) in result.output
+    narrow = CliRunner().invoke(main, ["doctor", "--quick"], env={"COLUMNS": "80"}).output
+    assert "│ llamacpp ·" in narrow and "SmolLM2-135M-Instruct-Q4_1 ·" in narrow  # the model name stays whole
+    assert "anthropic · claude-sonnet-4-6" in narrow and "no API key; set" in narrow
 
 
 def test_feedback_labels_a_logged_request():
@@ -124,6 +127,9 @@ def test_demo_routes_the_builtin_workload_and_prints_a_table():
     result = run("demo", "--max-tokens", "8")
     assert result.exit_code == 0, result.output
     assert "hybrid demo" in result.output and "answered locally" in result.output
+    # 80 columns: every cost, task and backend stays whole (they broke as "$0.000"/"00", "classif"/"y")
+    assert result.output.count("$0.00000 │") == 11 and "│ classify  │" in result.output
+    assert "local: smollm2" in result.output and "prompt / why" in result.output
     rows = trace().recent(50)
     assert len(rows) == 11 and all(r.status == "done" for r in rows)
     assert any(r.parent_id for r in rows) and any(r.cached for r in rows)
