@@ -451,13 +451,13 @@ def _quality_lines(obj: Context, ids: list[str]) -> list[str]:
 def report(obj: Context, since: str) -> None:
     """Money saved next to what it cost in quality, and spend against each budget cap."""
     from hybrid.budget import BudgetGuard
-    from hybrid.report import parse_since, report_from_trace
+    from hybrid.report import parse_since, report_from_trace, since_label
 
     since_s = parse_since(since)
     trace = obj.trace()
     try:
         caps = BudgetGuard(obj.settings.budget, trace).status()
-        result = report_from_trace(trace, caps, since_s=since_s)
+        result = report_from_trace(trace, caps, since_s=since_s, window=since_label(since))
     finally:
         trace.close()
     for line in result.lines():

@@ -1,6 +1,7 @@
 """A pipeline's cost report: per step (and subtask) tokens, cost and backend; the same work at the reference
 (frontier) model's prices; the saving, and beside it what it cost in quality: each local answer is run through
-the answer checks, as ``hybrid report`` does (see :mod:`hybrid.report`)."""
+the answer checks, as ``hybrid report`` does (see :mod:`hybrid.report`). Only answered steps count towards the
+saving and the checks: a failed step's work saved nothing and served no one, though what it spent is spent."""
 
 from __future__ import annotations
 
@@ -36,12 +37,19 @@ class CostReport:
     lines: tuple[CostLine, ...]
 
     @property
+    def answered(self) -> tuple[CostLine, ...]:
+        """The lines whose answer was used: a failed step's work saved nothing and served no one."""
+        return tuple(line for line in self.lines if line.status == "done")
+
+    @property
     def cost(self) -> float:
+        """Everything spent, failed steps included."""
         return sum(line.cost for line in self.lines)
 
     @property
     def frontier_cost(self) -> float:
-        return sum(line.frontier_cost for line in self.lines)
+        """The answered steps at the reference model's prices."""
+        return sum(line.frontier_cost for line in self.answered)
 
     @property
     def saving(self) -> float:
@@ -57,15 +65,19 @@ class CostReport:
 
     @property
     def checks(self) -> Checks:
-        return tally_checks((True, [list(line.fired)]) for line in self.lines if line.fired is not None)
+        return tally_checks((True, [list(line.fired)]) for line in self.answered if line.fired is not None)
 
     def summary(self) -> str:
         share = f" ({self.saving / self.frontier_cost:.0%})" if self.frontier_cost > 0 else ""
+        unused = [line for line in self.lines if line.status != "done" and line.backend]
+        left_out = (f"; not counted as saved: {', '.join(line.step for line in unused)} (failed), "
+                    f"${sum(line.frontier_cost for line in unused):.6f} at {self.reference}'s prices"
+                    if unused else "")
         return (f"spent ${self.cost:.6f}; all-frontier ({self.reference}) ${self.frontier_cost:.6f}; "
-                f"saved ${self.saving:.6f}{share}")
+                f"saved ${self.saving:.6f}{share}{left_out}")
 
     def quality(self) -> str:
-        """What the saving cost in quality: the local answers' check verdicts."""
+        """What the saving cost in quality: the answered local steps' check verdicts."""
         return f"at this cost in quality: {self.checks.describe()}"
 
     def table(self) -> str:
@@ -77,7 +89,7 @@ class CostReport:
                 line.step, line.task, line.status, line.backend or "-", where,
                 f"{line.input_tokens}+{line.output_tokens}",
                 "-" if line.latency_s is None else f"{line.latency_s:.2f}s",
-                f"${line.cost:.6f}", f"${line.frontier_cost:.6f}",
+                f"${line.cost:.6f}", f"${line.frontier_cost:.6f}" if line.status == "done" else "-",
             ))
         rows.append(("total", "", "", "", "", f"{self.input_tokens}+{self.output_tokens}", "",
                      f"${self.cost:.6f}", f"${self.frontier_cost:.6f}"))

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from hybrid.budget import CapStatus
 from hybrid.draft_step import read_draft_step
-from hybrid.errors import HybridError
+from hybrid.errors import ConfigError
 from hybrid.trace import RequestRecord, StepRecord
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -30,8 +30,16 @@ def parse_since(text: str) -> float:
     """A duration such as ``7d``, ``12h``, ``30m`` or ``2w`` as seconds."""
     match = _DURATION.match(text or "")
     if not match:
-        raise HybridError(f"--since {text!r} is not a duration; use e.g. 30m, 12h, 7d or 2w")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+        raise ConfigError(f"--since {text!r} is not a duration; use e.g. 30m, 12h, 7d or 2w")
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"--since {text!r} is an empty span; give a positive one such as 30m, 12h, 7d or 2w")
+    return seconds
+
+
+def since_label(text: str) -> str:
+    """A ``--since`` value as the report says it back (``7d`` stays ``7d``; spaces dropped)."""
+    return "".join(text.split())
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -89,11 +97,14 @@ class Checks:
 @dataclass(frozen=True)
 class Report:
     requests: int
+    """Routed requests (a pipeline's steps and subtasks each count; the run's own root span does not)."""
     done: int
     failed: int
     local: int
     spent: float
+    """What every request cost, answered or not: money spent on a failed request is spent."""
     frontier: float
+    """What the answered requests would have cost on the reference model; failed work saved nothing."""
     checks: Checks
     quality: Quality
     caps: tuple[CapStatus, ...] = ()
@@ -104,18 +115,30 @@ class Report:
     since_s: float | None = None
     judge_spent: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cancelled: int = 0
+    unfinished: int = 0
+    """Requests still running (or left unfinished) when the report was made."""
+    window: str | None = None
+    """The span as the user gave it (``7d``); else said from ``since_s``."""
 
     @property
     def saved(self) -> float:
         return self.frontier - self.spent
 
     def lines(self) -> list[str]:
-        window = f"in the last {_human(self.since_s)}" if self.since_s else "in the trace"
-        share = self.local / self.done if self.done else 0.0
+        span = self.window or (_human(self.since_s) if self.since_s else None)
+        where = f"in the last {span}" if span else "in the trace"
+        if not self.requests:
+            head = f"no requests {where}"
+        else:
+            share = self.local / self.done if self.done else 0.0
+            parts = [f"{self.failed} failed"] + [f"{n} {what}" for n, what in (
+                (self.cancelled, "cancelled"), (self.unfinished, "unfinished")) if n]
+            head = (f"{self.requests} request{'' if self.requests == 1 else 's'} {where}: {self.done} answered "
+                    f"({self.local} locally, {share:.0%}), {', '.join(parts)}")
         saved_share = self.saved / self.frontier if self.frontier else 0.0
         out = [
-            (f"{self.requests} request{'' if self.requests == 1 else 's'} {window}: {self.done} answered "
-             f"({self.local} locally, {share:.0%}), {self.failed} failed"),
+            head,
             (f"spent ${self.spent:.4f} vs ${self.frontier:.4f} all-frontier: saved ${self.saved:.4f} "
              f"({saved_share:.0%}), at this cost in quality:"),
             f"  {self.checks.describe()}",
@@ -193,15 +216,20 @@ def build_report(
     caps: tuple[CapStatus, ...] = (),
     *,
     since_s: float | None = None,
+    window: str | None = None,
 ) -> Report:
+    records = [r for r in records if r.kind != "pipeline"]  # a run is its steps' requests, counted once there
     done = [r for r in records if r.status == "done"]
+    statuses = Counter(r.status for r in records)
     reasons = [" ".join(r.reasons) for r in records]
     return Report(
         requests=len(records),
         done=len(done),
-        failed=sum(1 for r in records if r.status == "failed"),
+        failed=statuses["failed"],
+        cancelled=statuses["cancelled"],
+        unfinished=len(records) - len(done) - statuses["failed"] - statuses["cancelled"],
         local=sum(1 for r in done if r.is_local),
-        spent=sum(r.cost or 0.0 for r in done),
+        spent=sum(r.cost or 0.0 for r in records),
         frontier=sum(r.frontier_cost or 0.0 for r in done),
         checks=tally_checks((bool(r.is_local), fired_checks(r, steps_of)) for r in done),
         quality=quality_of(records),
@@ -209,13 +237,15 @@ def build_report(
         degraded=sum(1 for text in reasons if "budget: the" in text),
         private=sum(1 for text in reasons if "local-only:" in text and "redact:" not in text),
         since_s=since_s,
+        window=window,
         judge_spent=sum(r.cost or 0.0 for r in done if r.task == "judge"),
     )
 
 
 def report_from_trace(trace, caps: tuple[CapStatus, ...] = (), *, since_s: float | None = None,
-                      now: float | None = None, limit: int = 100_000) -> Report:
-    """The report over the trace's requests of the last ``since_s`` seconds (all of them if None)."""
+                      now: float | None = None, limit: int = 100_000, window: str | None = None) -> Report:
+    """The report over the trace's requests of the last ``since_s`` seconds (all of them if None); ``window``
+    is that span as the user wrote it, for the report to say back."""
     since = None if since_s is None else (now if now is not None else time.time()) - since_s
     records = trace.recent(limit, since=since)
-    return build_report(records, trace.steps, caps, since_s=since_s)
+    return build_report(records, trace.steps, caps, since_s=since_s, window=window)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
@@ -9,9 +10,12 @@ from click.testing import CliRunner
 
 from hybrid.budget import BudgetGuard
 from hybrid.cli import main
+from hybrid.errors import ConfigError
+from hybrid.pipeline import Pipeline, Step
 from hybrid.report import Quality, parse_since, report_from_trace, wilson
 from hybrid.settings import BudgetSettings, Paths
 from hybrid.trace import TraceStore
+from tests.helpers import fake_router
 
 NOW = time.time()
 
@@ -160,3 +164,63 @@ def test_logs_tree_of_a_request_lists_why_and_each_step_with_the_rejected_drafts
     assert lines[5] == ("2. draft smollm2  1 draft(s), score 0.902, escalate=True; "
                         "stated arithmetic 48/2 = 16 does not re-compute (48/2 = 24)")
     assert lines[6] == "3. backend_call sonnet 31+19 tok $0.000378  'The answer is 72.'"
+
+
+def test_a_pipeline_run_is_not_a_request_and_cancelled_ones_are_said(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    store.start_request("run", task="pipeline", messages=[{"role": "user", "content": "in"}], params={},
+                        kind="pipeline")
+    store.update_request("run", status="done", cost=0.004, frontier_cost=0.009)  # the sum of its steps below
+    for rid, local, cost, frontier in (("s1", True, 0.0, 0.005), ("s2", False, 0.004, 0.004)):
+        add(store, rid, local=local, cost=cost, frontier=frontier)
+        store.update_request(rid, parent_id="run")
+    add(store, "f1", local=False, cost=0.0, frontier=0.0, status="failed")
+    add(store, "c1", local=False, cost=0.0, frontier=0.0, status="cancelled")
+    lines = report_from_trace(store, since_s=86400, window="1d").lines()
+    assert lines[0] == "4 requests in the last 1d: 2 answered (1 locally, 50%), 1 failed, 1 cancelled"
+    assert lines[1].startswith("spent $0.0040 vs $0.0090 all-frontier: saved $0.0050 (56%)")
+
+
+def test_report_says_back_the_span_asked_for_and_an_empty_window_is_not_an_empty_trace(tmp_path):
+    store = TraceStore(Paths.resolve().trace_db)
+    add(store, "old", local=True, cost=0.0, frontier=0.01)
+    store.close()
+    with sqlite3.connect(Paths.resolve().trace_db) as db:
+        db.execute("UPDATE requests SET created_at = ?", (NOW - 3 * 86400,))
+    week = CliRunner().invoke(main, ["report", "--since", "7d"])
+    assert week.exit_code == 0, week.output
+    assert week.output.splitlines()[0] == "1 request in the last 7d: 1 answered (1 locally, 100%), 0 failed"
+    day = CliRunner().invoke(main, ["report", "--since", "1d"])
+    assert day.exit_code == 0, day.output
+    assert day.output.splitlines()[0] == "no requests in the last 1d"
+
+
+@pytest.mark.parametrize("since", ["0d", "0m", "-1d"])
+def test_an_empty_or_negative_span_is_an_error_naming_the_fix(since):
+    with pytest.raises(ConfigError, match="give a positive one such as 30m, 12h, 7d or 2w"):
+        parse_since(since)
+    result = CliRunner().invoke(main, ["report", "--since", since])
+    assert result.exit_code == 1 and "requests" not in result.output
+    assert "is an empty span; give a positive one such as 30m" in result.output
+
+
+def test_money_spent_on_a_failed_request_is_spent_and_its_frontier_cost_is_no_saving(tmp_path):
+    store = TraceStore(tmp_path / "t.db")
+    add(store, "ok", local=True, cost=0.0, frontier=0.002)
+    add(store, "bad", local=False, cost=0.001, frontier=0.001, status="failed")  # paid for, then failed
+    assert report_from_trace(store).lines()[1].startswith("spent $0.0010 vs $0.0020 all-frontier: saved $0.0010 (50%)")
+
+
+def test_a_run_whose_only_step_failed_saved_nothing_and_served_nothing(tmp_path):
+    router, backends, _ = fake_router(tmp_path)
+    backends["smollm2"].enqueue("refunds, " * 40)  # no JSON list, and it loops: the checks fire
+    pipeline = Pipeline("sub", (Step("plan", "Plan: {input}", route="local", subtasks=True),))
+    report = pipeline.run(router, "refund please").report
+    assert report.lines[0].status == "failed" and report.lines[0].frontier_cost > 0
+    table = report.table().splitlines()
+    row = table[-4].split()  # plan's all-frontier is not in the total
+    assert row[:5] == ["plan", "chat", "failed", "smollm2", "local"] and row[-2:] == ["$0.000000", "-"]
+    assert table[-2] == (f"spent $0.000000; all-frontier (sonnet) $0.000000; saved $0.000000; not counted as saved: "
+                         f"plan (failed), ${report.lines[0].frontier_cost:.6f} at sonnet's prices")
+    assert table[-1] == "at this cost in quality: answer checks: no local answer to check"
+    router.close()
