@@ -70,7 +70,7 @@ class CostReport:
     def summary(self) -> str:
         share = f" ({self.saving / self.frontier_cost:.0%})" if self.frontier_cost > 0 else ""
         unused = [line for line in self.lines if line.status != "done" and line.backend]
-        left_out = (f"; not counted as saved: {', '.join(line.step for line in unused)} (failed), "
+        left_out = (f"; not counted as saved: {', '.join(f'{line.step} ({line.status})' for line in unused)}, "
                     f"${sum(line.frontier_cost for line in unused):.6f} at {self.reference}'s prices"
                     if unused else "")
         return (f"spent ${self.cost:.6f}; all-frontier ({self.reference}) ${self.frontier_cost:.6f}; "
