@@ -142,8 +142,10 @@ class BudgetGuard:
             if cap.covers(backend):
                 total = self._total(cap, spent)
                 if total + amount > cap.limit:
-                    return (f"budget: the {cap.name} would be crossed (${total:.4f} spent or reserved, "
-                            f"this call's worst case ${amount:.4f})")
+                    # Cents to four decimals, unless at four the two amounts would seem to fit under the cap.
+                    d = next((d for d in (4, 6) if round(total, d) + round(amount, d) > round(cap.limit, d)), 8)
+                    return (f"budget: the {cap.name} would be crossed (${total:.{d}f} spent or reserved, "
+                            f"this call's worst case ${amount:.{d}f})")
         return None
 
     def check(self, backend: str, amount: float) -> str | None:

@@ -181,3 +181,10 @@ def test_two_parallel_requests_cannot_both_pass_the_last_reservation(tmp_path):
     why = [degraded.decision.explain()] + [s.output["why"] for s in trace.steps(degraded.request_id)
                                            if s.kind == "fallback"]
     assert any("budget: the daily cap" in w for w in why)
+
+
+def test_a_refusal_near_the_cap_shows_the_decimals_that_cross_it():
+    guard = BudgetGuard(BudgetSettings(daily=0.0005), None)
+    guard.reserve("sonnet", 0.000412)
+    refusal = guard.check("sonnet", 0.000091)  # 0.0004 + 0.0001 would seem to fit under $0.0005
+    assert "would be crossed ($0.000412 spent or reserved, this call's worst case $0.000091)" in refusal
