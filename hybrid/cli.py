@@ -466,26 +466,29 @@ def report(obj: Context, since: str) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: server.host, 127.0.0.1). Non-loopback needs server.token.")
-@click.option("--port", default=None, type=int, help="Port (default: server.port, 8787).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port, 0-65535; 0 picks a free one (default: server.port, 8787).")
 @click.pass_obj
 def serve(obj: Context, host: str | None, port: int | None) -> None:
     """Serve OpenAI- and Anthropic-compatible APIs (/v1/chat/completions, /v1/messages) that route every request."""
+    from hybrid.server import listening
     from hybrid.server import serve as run_server
     from hybrid.server.auth import check_exposure
 
     given = {"host": host, "port": port}
     settings = obj.settings.server.model_copy(update={k: v for k, v in given.items() if v is not None})
     check_exposure(settings.host, settings.token)
-    router = obj.router()
-    base = f"http://{settings.host}:{settings.port}"
-    click.echo(f"hybrid serving on {base} (OpenAI base_url {base}/v1, Anthropic base_url {base}; model 'hybrid')"
-               + ("; token required" if settings.token else "") + "; Ctrl-C stops")
-    try:
-        run_server(router, settings, local=obj.settings.routing.local)
-    except KeyboardInterrupt:  # uvicorn has already shut down cleanly; Ctrl-C is how serve ends
-        pass
-    finally:
-        router.close()
+    with listening(settings.host, settings.port) as sockets:  # bound before announcing: a port in use is one line
+        router = obj.router()
+        base = f"http://{settings.host}:{sockets[0].getsockname()[1]}"
+        click.echo(f"hybrid serving on {base} (OpenAI base_url {base}/v1, Anthropic base_url {base}; model 'hybrid')"
+                   + ("; token required" if settings.token else "") + "; Ctrl-C stops")
+        try:
+            run_server(router, settings, local=obj.settings.routing.local, sockets=sockets)
+        except KeyboardInterrupt:  # uvicorn has already shut down cleanly; Ctrl-C is how serve ends
+            pass
+        finally:
+            router.close()
 
 
 def _add_learning_commands() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -59,7 +60,8 @@ def serving(router: Any, *, local: list[str] | None = None, **settings: Any) -> 
 class HybridServe:
     """``hybrid serve`` as a real subprocess on a free loopback port, its cloud backends at ``cloud_url``."""
 
-    def __init__(self, home: Path, cloud_url: str, *, api_key: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, cloud_url: str, *, api_key: str, extra_env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
         from tests.helpers import closed_port
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HYBRID_", "ANTHROPIC_"))}
@@ -67,14 +69,21 @@ class HybridServe:
         for name in ("HAIKU", "SONNET", "OPUS"):
             env |= {f"HYBRID_BACKENDS__{name}__BASE_URL": cloud_url, f"HYBRID_BACKENDS__{name}__MAX_RETRIES": "0"}
         self.env = env
-        self.port = closed_port()
+        self.port = closed_port() if port is None else port
         self.base = f"http://127.0.0.1:{self.port}"
+        self.announced = ""
         self.trace_db = home / "data" / "trace.db"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90) -> HybridServe:
         self.proc = subprocess.Popen([sys.executable, "-m", "hybrid.cli", "serve", "--port", str(self.port)],
                                      env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if self.port == 0:  # the port it picked is only in its first line, printed once the socket is bound
+            self.announced = self.proc.stdout.readline()
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+) ", self.announced)
+            assert found and found[1] != "0", self.announced + self.proc.stdout.read()
+            self.port = int(found[1])
+            self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + timeout_s
         while True:
             assert self.proc.poll() is None, self.proc.stdout.read()

@@ -36,6 +36,26 @@ def test_openai_sdk_whole_and_streamed(served):
     assert [m.id for m in client.models.list()][:3] == ["hybrid", "hybrid:local", "hybrid:cloud"]
 
 
+def test_openai_sdk_stream_has_the_routing_info_on_the_finish_chunk_with_or_without_usage(served):
+    """``x_hybrid`` rides on the chunk with ``finish_reason``, which every stream has; the usage chunk that
+    ``include_usage`` adds after it has no choices and only the usage."""
+    base, backends, _ = served
+    client = openai.OpenAI(base_url=base + "/v1", api_key="tok-123", max_retries=0)
+    backends["smollm2"].enqueue("Lima.", "Lima.")
+    with_usage = list(client.chat.completions.create(model="hybrid", messages=ASK, stream=True,
+                                                     stream_options={"include_usage": True}))
+    without = list(client.chat.completions.create(model="hybrid", messages=ASK, stream=True))
+    for chunks in (with_usage, without):
+        finish = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert len(finish) == 1 and finish[0].choices[0].finish_reason == "stop"
+        info = finish[0].model_extra["x_hybrid"]
+        assert info["backend"] == "smollm2" and info["request_id"] == finish[0].id.removeprefix("chatcmpl-")
+        assert [c for c in chunks if "x_hybrid" in c.model_extra] == finish
+    assert with_usage[-1].choices == [] and with_usage[-1].usage.total_tokens == 3 + 1
+    assert with_usage[-2] is next(c for c in with_usage if "x_hybrid" in c.model_extra)
+    assert without[-1] is next(c for c in without if "x_hybrid" in c.model_extra) and without[-1].usage is None
+
+
 def test_openai_sdk_raises_its_own_errors(served):
     base, *_ = served
     client = openai.OpenAI(base_url=base + "/v1", api_key="tok-123", max_retries=0)

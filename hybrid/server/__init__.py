@@ -14,9 +14,14 @@ its own errors to each API's error shape (see ``app.py``).
 
 from __future__ import annotations
 
+import errno
 import math
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from hybrid.errors import ConfigError
 from hybrid.server.app import Server
 from hybrid.server.auth import check_exposure
 from hybrid.server.bridge import EventSource
@@ -45,12 +50,52 @@ def uvicorn_config(server: Server, **overrides: Any):
     return uvicorn.Config(server.app, **(options | overrides))
 
 
-def serve(router: EventSource, settings: ServerSettings, *, local: list[str]) -> None:
-    """Run until Ctrl-C. Refuses a non-loopback host without ``settings.token``."""
+LISTEN_FIXES = {
+    errno.EADDRINUSE: "stop the other server or pass --port N",
+    errno.EACCES: "pass --port above 1023 (lower ports need root)",
+    errno.EADDRNOTAVAIL: "pass --host an address of this machine (127.0.0.1, or 0.0.0.0 for all of them)",
+}
+
+
+@contextmanager
+def listening(host: str, port: int) -> Iterator[list[socket.socket]]:
+    """Listening sockets on every address ``host`` names (as asyncio's ``create_server`` binds them), so that the URL ``hybrid serve``
+    announces already accepts connections; closed on exit. Port 0 picks a free port, the same one on each address.
+
+    Raises ConfigError naming the address and the fix (port in use, no permission, not this machine's address).
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(
+                socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((address[0], port, *address[2:]))
+            sock.listen(BACKLOG)  # connections wait in the backlog until uvicorn accepts them
+            port = sock.getsockname()[1]
+    except OSError as e:
+        for sock in sockets:
+            sock.close()
+        reason = (e.strerror or str(e)).lower()
+        fix = LISTEN_FIXES[errno.EADDRNOTAVAIL] if isinstance(e, socket.gaierror) else LISTEN_FIXES.get(
+            e.errno, "pass another --host or --port")
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; fix: {fix}") from e
+    try:
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def serve(router: EventSource, settings: ServerSettings, *, local: list[str], sockets: list[socket.socket]) -> None:
+    """Run on ``sockets`` (from :func:`listening`) until Ctrl-C. Refuses a non-loopback host without ``settings.token``."""
     import uvicorn
 
     check_exposure(settings.host, settings.token)
-    uvicorn.Server(uvicorn_config(create_app(router, settings, local=local))).run()
+    uvicorn.Server(uvicorn_config(create_app(router, settings, local=local))).run(sockets=sockets)
 
 
-__all__ = ["Server", "create_app", "serve", "uvicorn_config"]
+__all__ = ["Server", "create_app", "listening", "serve", "uvicorn_config"]

@@ -191,6 +191,7 @@ async def stream(call: Call, request_id: str, events: AsyncIterator[Any]) -> Asy
             yield chunk({"content": event.text})
         elif isinstance(event, Done):
             c = event.completion
+            # on the finish chunk, which every stream has, not on the usage chunk (only when asked, no choices)
             yield chunk({}, finish_reason(c), x_hybrid=decision_info(c))
             if call.include_usage:
                 yield f"data: {dumps({**head, 'choices': [], 'usage': usage(c)})}\n\n"
