@@ -480,7 +480,8 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
     check_exposure(settings.host, settings.token)
     with listening(settings.host, settings.port) as sockets:  # bound before announcing: a port in use is one line
         router = obj.router()
-        base = f"http://{settings.host}:{sockets[0].getsockname()[1]}"
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address in a URL
+        base = f"http://{host}:{sockets[0].getsockname()[1]}"
         click.echo(f"hybrid serving on {base} (OpenAI base_url {base}/v1, Anthropic base_url {base}; model 'hybrid')"
                    + ("; token required" if settings.token else "") + "; Ctrl-C stops")
         try:
