@@ -60,6 +60,9 @@ from hybrid.types import (
 
 DOWN_FOR_S = 30.0
 CANCELLED = "the caller cancelled the request"
+#: How a backend call's tokens were counted when it stopped before the backend's final count.
+PARTIAL_USAGE = ("stopped before the backend's final count: input tokens as stated when the answer began, output "
+                 "tokens at least the text chunks received")
 ABANDONED = "the caller stopped reading the answer"
 
 
@@ -465,6 +468,7 @@ class _Run:
         parts: list[str] = []
         usage, finish_reason, logprobs = Usage(), None, []
         error: BaseException | None = None
+        final_usage = False
         stream = hold.wrap(backend.stream(hold.sent))  # closing it closes the backend's stream
         try:
             for chunk in stream:
@@ -474,6 +478,7 @@ class _Run:
                     usage = chunk.usage
                 if chunk.finish_reason:
                     finish_reason = chunk.finish_reason
+                    final_usage = chunk.usage is not None
                 if chunk.text:
                     if first_token_s is None:
                         first_token_s = time.perf_counter() - t0
@@ -492,6 +497,13 @@ class _Run:
         finally:
             _close(stream)  # stops a backend still writing: the SDK closes its HTTP stream, llama.cpp stops
             text = "".join(parts)
+            counted = None
+            if not final_usage and (parts or usage.input_tokens):
+                # Stopped before the backend's final count (cancelled, broke mid-answer): what it stated early (the
+                # prompt's tokens) stands, and every text chunk received held at least one generated token, so
+                # count those (a lower bound) rather than none.
+                usage = Usage(usage.input_tokens, max(usage.output_tokens, len(parts)))
+                counted = PARTIAL_USAGE
             cost = backend.price.cost(usage)
             self.trace.add_step(
                 self.id,
@@ -500,7 +512,8 @@ class _Run:
                 model=backend.model,
                 input={"messages": request.message_dicts(), "max_tokens": request.max_tokens,
                        "temperature": request.temperature},
-                output={"text": text, "finish_reason": finish_reason, "time_to_first_token_s": first_token_s},
+                output={"text": text, "finish_reason": finish_reason, "time_to_first_token_s": first_token_s,
+                        **({"usage": counted} if counted else {})},
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 cost=cost,

@@ -91,6 +91,10 @@ class Price:
 class Chunk:
     """What a backend yields: text as it arrives, then one final chunk with usage.
 
+    A backend that knows the prompt's token count before the answer (llama.cpp, Anthropic's ``message_start``)
+    may also yield it early as a usage chunk; the last usage chunk wins. A call that stops before its final
+    chunk (cancelled, failed mid-answer) is counted by the router from what it received (see ``Router``).
+
     ``logprobs`` holds per-token log-probabilities when the backend can give
     them (llama.cpp can); the cascade uses them as a confidence signal.
     """

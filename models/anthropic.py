@@ -215,6 +215,9 @@ class AnthropicBackend:
                 for event in stream:
                     if event.type == "text" and event.text:
                         yield Chunk(text=event.text)
+                    elif event.type == "message_start":  # billed from here: a stream stopped mid-answer counts it
+                        started = event.message.usage
+                        yield Chunk(usage=Usage(started.input_tokens or 0, started.output_tokens or 0))
                     elif event.type == "message_stop":
                         final = event.message
         except anthropic.AnthropicError as e:

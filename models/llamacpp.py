@@ -181,6 +181,7 @@ class LlamaCppBackend:
                 )
             parts: list[str] = []
             finish_reason = None
+            yield Chunk(usage=Usage(prompt_tokens, 0))  # known now: a call stopped mid-answer still counts it
             try:
                 for piece in self._llm.create_completion(
                     tokens,

@@ -33,9 +33,11 @@ def fake_router(tmp_path: Path, *, cloud_ok: bool = True, local_ok: bool = True,
 
 
 def stream_all(backend, request):
-    """Drain a backend's stream: (text, final chunk), checking that usage comes only at the end."""
+    """Drain a backend's stream: (text, final chunk), checking that the final count comes last, with the finish
+    reason, and that a usage chunk before it (the prompt's count, known early) carries no text."""
     chunks = list(backend.stream(request))
-    assert chunks[-1].text == "" and all(c.usage is None for c in chunks[:-1])
+    assert chunks[-1].text == "" and chunks[-1].usage is not None and chunks[-1].finish_reason
+    assert all(c.finish_reason is None and (c.usage is None or not c.text) for c in chunks[:-1])
     return "".join(c.text for c in chunks), chunks[-1]
 
 

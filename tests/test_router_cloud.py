@@ -11,9 +11,9 @@ from hybrid.events import Done, Failed, TextDelta
 from hybrid.router import Router
 from hybrid.settings import load_settings
 from hybrid.trace import TraceStore
-from hybrid.types import Request
+from hybrid.types import Request, Usage
 from models import build_backend
-from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI, refused_url
+from tests.fakes.anthropic_api import DEFAULT_KEY, FakeAnthropicAPI, count_input, refused_url
 from tests.fakes.backend import FakeBackend
 from tests.fakes.classifier import FixedClassifier
 from tests.helpers import run_cancelled_at
@@ -52,7 +52,8 @@ def streamed(events):
 
 
 @pytest.mark.parametrize("fault", ["cut", "error_event", "malformed_sse"])
-def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_nor_charged(tmp_path, api, fault):
+def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_and_counted_as_far_as_it_went(
+        tmp_path, api, fault):
     router, backends, trace = cloud_router(tmp_path, api.url)
     api.enqueue_fault(fault, text_before="The answer begins")
     events = list(router.run(Request.from_prompt("Prove there are infinitely many primes.")))
@@ -64,7 +65,10 @@ def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_nor_ch
     row = trace.get_request(failed.request_id)
     assert row.status == "failed" and row.cost is None
     call = next(s for s in trace.steps(row.id) if s.kind == "backend_call")
-    assert call.error and call.cost == 0.0 and call.output["text"] == "The answer begins"
+    assert call.error and call.output["text"] == "The answer begins"
+    # billed from message_start: its input tokens as the API stated them, and at least one token per text chunk
+    assert call.input_tokens > 0 and call.output_tokens >= 1 and call.output["usage"].startswith("stopped before")
+    assert call.cost == pytest.approx(backends[call.backend].price.cost(Usage(call.input_tokens, call.output_tokens)))
 
 
 def test_a_cloud_stream_cut_before_message_stop_says_so(tmp_path, api):
@@ -109,6 +113,11 @@ def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api):
     assert isinstance(events[-1], Failed) and isinstance(events[-1].error, RequestCancelled)
     assert disconnects(api) == 1  # the fake API saw the client go away mid-stream
     assert trace.get_request(events[0].request_id).status == "cancelled"
+    # what was used before the cancel is counted, not $0: the prompt as message_start stated it, and the text
+    # received (the budget's reservation is released with this cost, not with nothing)
+    call = next(s for s in trace.steps(events[0].request_id) if s.kind == "backend_call")
+    assert call.input_tokens == count_input(api.messages_requests()[-1].body) > 0
+    assert 1 <= call.output_tokens < 200 and call.cost > 0 and call.output["usage"].startswith("stopped before")
 
 
 def test_closing_the_events_of_a_cloud_stream_closes_the_http_connection(tmp_path, api):
