@@ -295,6 +295,12 @@ class Settings(BaseModel):
         for key, name in wanted:
             if name not in self.backends:
                 raise ValueError(f"{key} names backend {name!r}, which is not defined; known backends: {', '.join(known)}")
+        for key, names in (("routing.local", self.routing.local), ("routing.draft_backends", self.routing.draft_backends)):
+            for name in names:
+                if not self.backends[name].local:  # local work is free and private: a cloud one would be neither
+                    raise ValueError(f"{key} names {name!r}, a cloud backend (local = false), so every request would "
+                                     f"pay for it and leave the machine; fix: list a local backend there, or set "
+                                     f"backends.{name}.local = true if it runs on your machine or network")
         if not self.routing.local:
             raise ValueError("routing.local is empty; list at least one local backend, e.g. local = [\"smollm2\"]")
         return self

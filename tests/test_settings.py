@@ -83,6 +83,9 @@ def test_environment_names_any_key_in_any_case_lists_as_json_and_bad_values_name
         ("[routing\n", "is not valid TOML"),
         ("[backends.x]\nmodel = 'm'\n", "backends.x.type: Field required"),
         ("colour = 'blue'\n", "colour: Extra inputs are not permitted"),
+        ('[routing]\nmode = "cascade"\ndrafts = 2\ndraft_backends = ["opus"]\n',
+         "routing.draft_backends names 'opus', a cloud backend \\(local = false\\), so every request would pay"),
+        ('[routing]\nlocal = ["smollm2", "haiku"]\n', "routing.local names 'haiku', a cloud backend"),
     ],
 )
 def test_a_bad_config_names_the_key_and_the_file(isolated_home, text, message):
