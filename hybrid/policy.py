@@ -16,7 +16,7 @@ local model, easy work goes to the cloud. This module does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hybrid.display import score_and_threshold
@@ -116,8 +116,10 @@ class Policy:
             fallbacks = tuple(reversed(local_up[:-1]))
             why = f"not used ({refused})" if refused else f"unavailable ({health[cloud].detail})"
             reasons.append(f"{cloud} {why}; strongest local model {target} used instead")
+            reasons.extend(self._skipped(self.routing.local, health))
         elif not escalate and local_up:
             target = local_up[0]
+            reasons.extend(self._skipped(self.routing.local[: self.routing.local.index(target)], health))
             fallbacks = (*local_up[1:], cloud) if cloud_up else tuple(local_up[1:])
             if self.routing.mode == "cascade" and rule.route == "auto" and cloud_up:
                 mode = "cascade"
@@ -125,8 +127,8 @@ class Policy:
             else:
                 reasons.append(f"answered locally by {target}")
                 if self.routing.mode == "cascade" and rule.route == "auto":
-                    reasons.append(f"cascade off: {cloud} {refused or 'unavailable'}"
-                                   + ("" if refused else f" ({health[cloud].detail})"))
+                    reasons.append(f"cascade off: {cloud} " + (f"not used ({refused})" if refused
+                                                               else f"unavailable ({health[cloud].detail})"))
         elif cloud_up:
             target, fallbacks = cloud, ()
             down = "; ".join(f"{n}: {health[n].detail}" for n in self.routing.local)
@@ -152,6 +154,11 @@ class Policy:
             fallbacks=fallbacks,
             mode=mode,
         )
+
+    @staticmethod
+    def _skipped(names: Sequence[str], health: Mapping[str, Health]) -> list[str]:
+        """Why each of ``names`` that is down was passed over, e.g. "olldead skipped: Ollama is not running ..."."""
+        return [f"{name} skipped: {health[name].detail}" for name in names if not health[name].ok]
 
     def _pinned(self, backend: str, score: float, threshold: float, health: Mapping[str, Health]) -> Decision:
         """The client named one backend: it answers or the request fails; no fallback, no cascade."""

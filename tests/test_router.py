@@ -39,6 +39,16 @@ def test_a_score_just_under_the_threshold_is_shown_with_the_decimals_that_tell_t
     assert "difficulty 0.36308 < threshold 0.36310" in c.decision.explain()
 
 
+def test_a_local_backend_that_is_down_is_named_with_why_it_was_skipped(tmp_path):
+    router, backends, _ = fake_router(tmp_path, classifier=FixedClassifier(0.1), routing={"local": ["qwen", "smollm2"]},
+                                      backends={"qwen": {"type": "llamacpp", "model": "qwen"}})
+    backends["qwen"].ok = False
+    backends["smollm2"].enqueue("Paris.")
+    c = router.complete(Request.from_prompt("Capital of France?"))
+    assert c.backend == "smollm2"
+    assert f"qwen skipped: {backends['qwen'].health().detail}" in c.decision.reasons
+
+
 def test_hard_request_escalates_and_is_costed_at_the_cloud_price(tmp_path):
     router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.9))
     backends["sonnet"].enqueue("a long careful answer")
