@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import sys
@@ -17,7 +18,7 @@ from hybrid.errors import HybridError
 from hybrid.events import Done, Event, Failed, TextDelta, describe
 from hybrid.settings import Paths, Settings, load_settings
 from hybrid.trace import RequestRecord, TraceStore
-from hybrid.types import Completion, Request
+from hybrid.types import Completion, Message, Request
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -135,6 +136,8 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
             prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent,
             metadata=metadata,
         )
+        if conversation and not obj.no_log:
+            request = dataclasses.replace(request, messages=_with_history(obj, conversation, request.messages))
         if as_json:
             completion = router.complete(request)
             click.echo(json.dumps(asdict(completion) | {"is_local": router.backends[completion.backend].is_local,
@@ -157,6 +160,25 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
         + (f"id {completion.request_id}" if not obj.no_log else "not logged (--no-log)"),
         err=True,
     )
+
+
+def _with_history(obj: Context, conversation: str, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """``messages`` after the conversation's turns so far, as its last answered request had them plus that
+    request's answer, so the model sees what was said (a system prompt given now replaces the earlier one)."""
+    trace = obj.trace()
+    try:
+        answered = [r for r in trace.settled_in_conversation(conversation) if r.status == "done"]
+    finally:
+        trace.close()
+    if not answered:
+        return messages
+    last = answered[-1]
+    earlier = [Message(m["role"], m["content"]) for m in last.messages]
+    earlier.append(Message("assistant", last.output or ""))
+    if any(m.role == "system" for m in messages):
+        earlier = [m for m in earlier if m.role != "system"]
+    system = [m for m in messages if m.role == "system"]
+    return (*system, *earlier, *(m for m in messages if m.role != "system"))
 
 
 def _parent_id(obj: Context, parent: str) -> str:

@@ -159,3 +159,19 @@ def test_feedback_refuses_a_request_without_an_answer_and_logs_refuses_nonsense_
     assert CliRunner().invoke(main, ["logs", "--last", "0"]).exit_code == 2
     both = CliRunner().invoke(main, ["logs", "--tree", failed.id, "--json"])
     assert both.exit_code == 1 and "--tree prints a tree, not JSON" in both.output
+
+
+@pytest.mark.slow
+def test_ask_with_a_conversation_sends_the_turns_so_far():
+    first = run("ask", "--conversation", "c1", "--max-tokens", "6", "My name is Ada.")
+    assert first.exit_code == 0, first.output
+    second = run("ask", "--conversation", "c1", "--max-tokens", "6", "What is my name?")
+    assert second.exit_code == 0, second.output
+    earlier, latest = reversed(trace().recent(2))
+    assert latest.messages == [{"role": "user", "content": "My name is Ada."},
+                               {"role": "assistant", "content": earlier.output},
+                               {"role": "user", "content": "What is my name?"}]
+    call = next(s for s in trace().steps(latest.id) if s.kind == "backend_call")
+    assert call.input["messages"] == latest.messages  # what the model was given
+    alone = run("ask", "--max-tokens", "6", "What is my name?")
+    assert alone.exit_code == 0 and trace().recent(1)[0].messages == [{"role": "user", "content": "What is my name?"}]
