@@ -411,8 +411,10 @@ class _Run:
         try:
             planned = parse_subtasks(completion.text, self.router.policy.routing.tasks, step.max_subtasks)
         except PipelineError as e:
+            model = (f" (it already ran on {completion.backend}, route = \"cloud\")" if step.route == "cloud"
+                     else ', or give it a stronger model (route = "cloud")')
             error = (f"it was asked for subtasks but {e}. Make its prompt ask for a JSON list like "
-                     '[{"task": "summarize", "prompt": "..."}], or give it a stronger model (route = "cloud")')
+                     f'[{{"task": "summarize", "prompt": "..."}}]{model}')
             self.trace.add_step(completion.request_id, "error", error=error, output={"type": "PipelineError"})
             self.trace.update_request(completion.request_id, status="failed", error=error)
             return StepResult(status="failed", error=error, finished=time.perf_counter(), **result)
