@@ -11,7 +11,8 @@ A request is local-only when any of these holds:
 
 The verdict's reasons name the rule and where it fired, never the matched text. In ``redact`` mode, findings
 (not flags or task rules) are replaced by placeholders such as ``[EMAIL_1]`` before a cloud call, and a
-``Restorer`` puts the originals back into the streamed answer.
+``Restorer`` puts the originals back into the streamed answer. The trace never stores the secrets found
+(``credentials``; hybrid/trace_scrub.py replaces them in every row of the request).
 """
 
 from __future__ import annotations

@@ -53,12 +53,14 @@ def secret_words(secrets: Iterable[str]) -> tuple[str, ...]:
 
 
 class Found:
-    """The credentials found in one request, each replaced by ``[redacted: <label>]`` wherever it occurs."""
+    """The credentials found in one request, each replaced by ``[redacted: <label>]`` wherever it occurs as a
+    whole token (as the scan finds them: a short password such as ``ab`` is not cut out of ``about``)."""
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = dict(labels)
         longest_first = sorted(self.labels, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, longest_first)))
+        self._pattern = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(map(re.escape, longest_first))
+                                   + r")(?![A-Za-z0-9_])")
 
     def __call__(self, text: str) -> str:
         return self._pattern.sub(lambda m: f"[redacted: {self.labels[m.group()]}]", text)

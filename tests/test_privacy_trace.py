@@ -109,3 +109,13 @@ def test_a_private_key_quoted_line_by_line_in_the_answer_is_redacted(tmp_path, a
     stored = json.dumps([vars(trace.get_request(completion.request_id)),
                          *map(vars, trace.steps(completion.request_id))], default=str)
     assert body[0] not in stored and body[1] not in stored and "[redacted: Private Key]" in stored
+
+
+def test_a_short_password_is_redacted_as_a_whole_word_only(tmp_path, api):
+    router, backends, trace = cloud_router(tmp_path, api, score=0.95)
+    backends["smollm2"].enqueue("The password ab is about as weak as it gets; ab:ab is worse.")
+    completion = router.complete(Request.from_prompt("Why is mysql://root:ab@localhost rejected?"))
+    record = trace.get_request(completion.request_id)
+    assert record.prompt == "Why is mysql://root:[redacted: Basic Auth Credentials]@localhost rejected?"
+    redacted = "[redacted: Basic Auth Credentials]"
+    assert record.output == f"The password {redacted} is about as weak as it gets; {redacted}:{redacted} is worse."
