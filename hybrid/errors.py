@@ -4,7 +4,9 @@
     ├── ConfigError              a bad settings file, env var or option: names the key and the fix
     │   └── PipelineError        a bad pipeline (file): a cycle, a missing step, an unknown task, a bad template
     ├── RequestError             a request the router cannot take (empty prompt, unknown task)
-    │   └── RequestCancelled     the caller stopped it part-way (the dashboard quit mid-demo)
+    │   ├── RequestCancelled     the caller stopped it part-way (the dashboard quit mid-demo)
+    │   ├── BadFlag              a local-only flag that is neither true nor false (hybrid/privacy.py)
+    │   └── PinnedOffLimits      a cloud backend pinned for a request that must stay local (hybrid/guards.py)
     ├── BackendError             a backend failed; carries ``backend`` and ``retryable``
     │   ├── BackendUnavailable   it cannot be used at all right now (no key, model file missing, server down)
     │   └── ContextOverflow      the prompt does not fit the model's context window

@@ -7,7 +7,8 @@ The router calls three things here:
 - ``admit(request, name)`` before calling a backend: for a cloud backend, a local-only request is refused
   (``LocalOnly``), a redacted copy is made in redact mode, and the call's worst case is reserved against the
   budget (``BudgetExceeded``). Both errors are non-retryable ``BackendError``s, so the router falls back to
-  the next (local) candidate. The returned ``CallHold`` restores redacted text in the answer and releases the
+  the next (local) candidate. A request that pinned that cloud backend itself has no other candidate: it is
+  refused as the client's mistake (``PinnedOffLimits``, a ``RequestError``; the server answers 400). The returned ``CallHold`` restores redacted text in the answer and releases the
   reservation once the call's cost is in the trace.
 """
 
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 
 from hybrid import sticky
 from hybrid.budget import BudgetGuard, Reservation, worst_case_cost
-from hybrid.errors import BackendError
+from hybrid.errors import BackendError, RequestError
 from hybrid.policy import PolicyContext
-from hybrid.privacy import PrivacyScanner, Redaction, Restorer, redact
+from hybrid.privacy import PrivacyScanner, PrivacyVerdict, Redaction, Restorer, redact
 from hybrid.settings import Settings
 from hybrid.types import Backend, Chunk, Request
 
@@ -30,6 +31,22 @@ class LocalOnly(BackendError):
 
     def __init__(self, backend: str, rules: str) -> None:
         super().__init__(backend, f"not sent: {rules}", retryable=False)
+
+
+class PinnedOffLimits(RequestError):
+    """The client pinned a cloud backend for a request that must stay local: nothing else may answer it."""
+
+    def __init__(self, backend: str, verdict: PrivacyVerdict, local: list[str]) -> None:
+        why = "; ".join(rule.removeprefix("local-only: ") for rule in verdict.rules)
+        fixes = ["use model 'hybrid' (routed: it stays local)"
+                 + (f" or a local backend ({', '.join(local)})" if local else "")]
+        if verdict.findings:
+            fixes.append("remove the " + ", ".join(dict.fromkeys(f.label for f in verdict.findings)))
+        if verdict.forced:
+            fixes.append("drop the local-only flag or task rule if the request may leave this machine")
+        super().__init__(f"model {backend!r} is a cloud backend, but this request must stay local ({why}); "
+                         f"fix: {', or '.join(fixes)}")
+        self.backend = backend
 
 
 @dataclass(frozen=True)
@@ -85,7 +102,7 @@ class Guards:
         return Considered(context, sticky.scoring_request(request), extra)
 
     def admit(self, request: Request, name: str) -> CallHold:
-        """Check a call on backend ``name`` before it starts; raises LocalOnly or BudgetExceeded."""
+        """Check a call on backend ``name`` before it starts; raises LocalOnly, PinnedOffLimits or BudgetExceeded."""
         if self.backends[name].is_local:
             return CallHold(request, None, None)
         verdict = self.privacy.verdict(request)
@@ -93,6 +110,8 @@ class Guards:
         if verdict.redactable(self.settings.privacy.mode):
             sent, redaction = redact(request, verdict.findings)
             verdict = self.privacy.verdict(sent)  # what is sent is checked again: a redaction slip cannot leak
+        if verdict.local_only and request.pin == name:
+            raise PinnedOffLimits(name, verdict, [n for n, b in self.backends.items() if b.is_local])
         if verdict.local_only:
             raise LocalOnly(name, verdict.describe())
         reservation = self.budget.reserve(name, self.worst_case(sent, name))

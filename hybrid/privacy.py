@@ -5,12 +5,14 @@ A request is local-only when any of these holds:
   (``detect-secrets``' detector plugins, run on each line; an Anthropic key pattern, which no plugin covers);
 - it holds personal data: an email address (not at a reserved example domain), a phone number that is valid
   for its region (``phonenumbers``), an IBAN or a card number that passes its checksum (``python-stdnum``);
-- the client asked for it (metadata ``local_only`` = true, header ``X-Hybrid-Local-Only``, ``--local-only``);
+- the client asked for it (metadata ``local_only`` = true, header ``X-Hybrid-Local-Only``, ``--local-only``;
+  a value that is neither true nor false is refused, ``BadFlag``, never read as false);
 - its task is listed in ``privacy.local_tasks``.
 
 The verdict's reasons name the rule and where it fired, never the matched text. In ``redact`` mode, findings
 (not flags or task rules) are replaced by placeholders such as ``[EMAIL_1]`` before a cloud call, and a
-``Restorer`` puts the originals back into the streamed answer.
+``Restorer`` puts the originals back into the streamed answer. The trace never stores the secrets found
+(``credentials``; hybrid/trace_scrub.py replaces them in every row of the request).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from hybrid.errors import RequestError
 from hybrid.settings import PrivacySettings
 from hybrid.types import Chunk, Message, Request
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 LOCAL_ONLY_HEADER = "X-Hybrid-Local-Only"
 
 # Plugins that find a secret by its shape or its keyword; the entropy and public-IP plugins are left out
@@ -141,6 +145,26 @@ def may_hold_secret(text: str) -> bool:
     return any(not (tail.isalpha() and tail.islower()) for tail in tails)
 
 
+@functools.lru_cache(maxsize=64)
+def secret_spans(text: str) -> tuple[tuple[str, tuple[int, int]], ...]:
+    """The credentials in ``text`` as (label, span), remembered for the last few texts: the router's privacy
+    check and the trace's scrubber (``credentials``) scan each prompt, and it is scanned once."""
+    return tuple(_secret_spans(text))
+
+
+def credentials(texts: Iterable[str]) -> dict[str, str]:
+    """Each credential found in ``texts`` (not personal data) -> its label, e.g. ``{"ghp_...": "GitHub Token"}``.
+    A private key's block also gives each of its long lines, so a key quoted line by line is found too."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for label, (start, end) in secret_spans(text):
+            value = text[start:end]
+            found[value] = label
+            if label == "Private Key":
+                found |= {line.strip(): label for line in value.splitlines() if len(line.strip()) >= 16}
+    return found
+
+
 def _secret_spans(text: str) -> Iterator[tuple[str, tuple[int, int]]]:
     plugins = [plugin for plugin in _plugins() if _may_hit(plugin, text)] if may_hold_secret(text) else []
     offset = 0
@@ -221,7 +245,7 @@ def find(text: str, *, regions: Iterable[str] = ("US",), message: int = 0) -> li
     """Sensitive spans in ``text``, secrets first, without overlaps, in text order."""
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
-    for kind, spans in (("secret", _secret_spans(text)), ("personal", _personal_spans(text, regions))):
+    for kind, spans in (("secret", secret_spans(text)), ("personal", _personal_spans(text, regions))):
         for label, span in spans:
             if not _overlaps(span, taken):
                 taken.append(span)
@@ -229,13 +253,40 @@ def find(text: str, *, regions: Iterable[str] = ("US",), message: int = 0) -> li
     return sorted(found, key=lambda f: f.start)
 
 
+class BadFlag(RequestError):
+    """A local-only flag that is neither a yes nor a no: refused rather than read as no (which would fail open)."""
+
+    def __init__(self, where: str, value: object) -> None:
+        super().__init__(
+            f"{where} is {value!r}, which is neither true nor false; fix: use true, yes, 1 or on (keep the request "
+            "local) or false, no, 0 or off (route it as usual), in any case"
+        )
+        self.where = where
+
+
+def parse_flag(value: object, where: str) -> bool:
+    """A yes/no flag: true/yes/1/on or false/no/0/off in any case (missing or empty: no); else ``BadFlag``."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise BadFlag(where, value)
+
+
 def flag_from(metadata: Mapping[str, str], headers: Mapping[str, str] | None = None) -> bool:
-    """The per-request flag: metadata ``local_only`` or the ``X-Hybrid-Local-Only`` header is true."""
-    value = str(metadata.get("local_only", ""))
+    """The per-request flag: metadata ``local_only`` or the ``X-Hybrid-Local-Only`` header is true (either one
+    says so). A value that is neither true nor false raises ``BadFlag``."""
+    flagged = parse_flag(metadata.get("local_only"), "metadata local_only")
     if headers is not None:
         lowered = {k.lower(): v for k, v in headers.items()}
-        value = value or str(lowered.get(LOCAL_ONLY_HEADER.lower(), ""))
-    return value.strip().lower() in TRUE_WORDS
+        flagged = parse_flag(lowered.get(LOCAL_ONLY_HEADER.lower()), f"header {LOCAL_ONLY_HEADER}") or flagged
+    return flagged
+
+
+def _place(messages: tuple[Message, ...], index: int) -> str:
+    """Where a finding is, in the words a client knows: the system prompt (Anthropic's ``system``) or message N."""
+    return "the system prompt" if messages[index].role == "system" else f"message {index + 1}"
 
 
 class PrivacyScanner:
@@ -258,7 +309,7 @@ class PrivacyScanner:
         if self.settings.scan:
             for i, message in enumerate(messages):
                 findings += find(message.content, regions=self.settings.phone_regions, message=i)
-        labels = dict.fromkeys(f"{f.label} in message {f.message + 1}" for f in findings)
+        labels = dict.fromkeys(f"{f.label} in {_place(messages, f.message)}" for f in findings)
         if labels:
             rules.append("local-only: " + ", ".join(labels))
         return PrivacyVerdict(tuple(rules), tuple(findings), forced=flagged or task in self.settings.local_tasks)

@@ -16,7 +16,8 @@ committed in batches (``hybrid/trace_writer.py`` says exactly what is guaranteed
 store within ``trace.keep_days`` and ``trace.max_mb`` (``hybrid/retention.py``). ``TraceStoreProtocol``
 (``hybrid/trace_api.py``) is the seam for a second store (PostgreSQL); the SQL here is kept portable for it.
 
-Secrets handed to the store are scrubbed from everything it writes.
+Secrets are scrubbed from everything the store writes: those handed to it, Anthropic-shaped keys, and the
+credentials the privacy scan finds in each request, from all of that request's rows (``hybrid/trace_scrub.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import atexit
 import json
 import random
-import re
 import sqlite3
 import threading
 import time
@@ -36,32 +36,9 @@ from typing import Any
 from hybrid import retention, trace_batch
 from hybrid.errors import TraceError
 from hybrid.owner import OwnerLock
+from hybrid.trace_scrub import KEY_PATTERN, KEY_PREFIX, REDACTED, Found, PerRequest, secret_pattern, secret_words
 from hybrid.trace_texts import REF, REF_PATTERN, Digests, Interner, fetch, resolve
 from hybrid.trace_writer import Settled, Writer
-
-_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])sk-ant-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
-_KEY_PREFIX = "sk-ant-"  # every _KEY_PATTERN match holds it: a plain `in` spares the regex on most strings
-REDACTED = "[redacted]"
-MIN_SECRET_LENGTH = 8
-"""A configured secret shorter than this is no real key: scrubbing it would mangle ordinary words."""
-
-
-def _plausible(secrets: Iterable[str]) -> set[str]:
-    return {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
-
-
-def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    """The configured secrets as whole tokens (not inside a longer word), longest first."""
-    plausible = sorted(_plausible(secrets), key=len, reverse=True)
-    if not plausible:
-        return None
-    return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
-
-
-def _secret_words(secrets: Iterable[str]) -> tuple[str, ...]:
-    """The configured secrets as they appear inside JSON text; a secret JSON would escape makes every text
-    suspect (the empty word is in every text)."""
-    return tuple(s if _ENCODER.encode(s) == f'"{s}"' else "" for s in _plausible(secrets))
 
 
 def new_id() -> str:
@@ -320,8 +297,9 @@ class TraceStore:
     ) -> None:
         self.path = Path(path)
         secrets = tuple(secrets)
-        self._secrets = _secret_pattern(secrets)
-        self._secret_words = _secret_words(secrets)
+        self._secrets = secret_pattern(secrets)
+        self._secret_words = secret_words(secrets)
+        self._found = PerRequest()
         self._lock = threading.RLock()
         self._listener: Callable[[list[str]], None] | None = None
         self._on_close: Callable[[], None] | None = None
@@ -449,16 +427,18 @@ class TraceStore:
         if isinstance(value, str):
             if self._secrets is not None:
                 value = self._secrets.sub(REDACTED, value)
-            return _KEY_PATTERN.sub(REDACTED, value) if _KEY_PREFIX in value else value
+            return KEY_PATTERN.sub(REDACTED, value) if KEY_PREFIX in value else value
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self._scrub(v) for v in value]
         return value
 
-    def _json(self, value: Any, texts: Interner) -> str | None:
+    def _json(self, value: Any, texts: Interner, found: Found | None = None) -> str | None:
         if value is None:
             return None
+        if found is not None:
+            value = found.deep(value)
         encoded = _encode(value)
         if not self._may_hold_secret(encoded):  # the common case: no walk over the value in Python
             interned = texts.json_text(encoded)
@@ -468,14 +448,20 @@ class TraceStore:
 
     def _may_hold_secret(self, text: str) -> bool:
         """Whether scrubbing could change a string written as (part of) ``text``."""
-        return _KEY_PREFIX in text or (bool(self._secret_words) and any(s in text for s in self._secret_words))
+        return KEY_PREFIX in text or (bool(self._secret_words) and any(s in text for s in self._secret_words))
 
     def _submit(self, row: trace_batch.Row) -> int:
         """Queue one row (already scrubbed and serialised, here in the caller's thread); returns its number."""
         return self._writer.submit(row)
 
-    def _text(self, value: Any, texts: Interner) -> Any:
-        return texts.text(value, self._scrub) if isinstance(value, str) else value
+    def _text(self, value: Any, texts: Interner, found: Found | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        return texts.text(value if found is None else found(value), self._scrub)
+
+    def _plain(self, value: str, found: Found | None) -> str:
+        """A short string column (an error, a lookup value): scrubbed, never interned."""
+        return self._scrub(value if found is None else found(value))
 
     def start_request(
         self,
@@ -494,17 +480,18 @@ class TraceStore:
         self._settled.started(request_id, None if conversation is None else str(conversation))
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         texts = Interner(self._digests)
+        found = self._found.scan(request_id, messages)
         self._submit(trace_batch.Insert(request_id, {
             "created_at": now, "updated_at": now, "parent_id": parent_id, "task": task,
-            "prompt": self._text(str(prompt), texts), "messages": self._json(messages, texts),
-            "params": self._json(params, texts), "metadata": self._json(metadata or {}, texts), "status": "received",
-            "mode": mode, "reasons": "[]", "cached": 0, "fallback": 0, "kind": kind, "owner": self._owner.token,
-            **self._lookup_values(metadata or {}),
+            "prompt": self._text(str(prompt), texts, found), "messages": self._json(messages, texts, found),
+            "params": self._json(params, texts, found), "metadata": self._json(metadata or {}, texts, found),
+            "status": "received", "mode": mode, "reasons": "[]", "cached": 0, "fallback": 0, "kind": kind,
+            "owner": self._owner.token, **self._lookup_values(metadata or {}, found),
         }, texts.texts))
 
-    def _lookup_values(self, metadata: dict[str, Any]) -> dict[str, str | None]:
+    def _lookup_values(self, metadata: dict[str, Any], found: Found | None) -> dict[str, str | None]:
         """The metadata the trace is searched by, as its own columns (``with_metadata``)."""
-        return {key: None if metadata.get(key) is None else self._scrub(str(metadata[key]))
+        return {key: None if metadata.get(key) is None else self._plain(str(metadata[key]), found)
                 for key in _INDEXED_METADATA}
 
     def update_request(self, request_id: str, **values: Any) -> None:
@@ -512,17 +499,19 @@ class TraceStore:
         if unknown:
             raise TraceError(f"unknown request columns: {sorted(unknown)}; fix: update only {sorted(_UPDATABLE)}")
         texts = Interner(self._digests)
+        found = self._found.scan(request_id, values["messages"] or ()) if "messages" in values else \
+            self._found.get(request_id)
         row: dict[str, Any] = {}
         for key, value in values.items():
             if key in _JSON_REQUEST_COLUMNS:
-                value = self._json(value, texts)
+                value = self._json(value, texts, found)
             elif key in _TEXT_REQUEST_COLUMNS:
-                value = self._text(value, texts)
+                value = self._text(value, texts, found)
             elif isinstance(value, str):
-                value = self._scrub(value)
+                value = self._plain(value, found)
             row[key] = value
         if "metadata" in values:
-            row |= self._lookup_values(values["metadata"] or {})
+            row |= self._lookup_values(values["metadata"] or {}, found)
         row["updated_at"] = time.time()
         final = values.get("status") in FINAL_STATUSES
         number = self._submit(trace_batch.Update(request_id, row, texts.texts, final))
@@ -549,9 +538,11 @@ class TraceStore:
     ) -> str:
         step_id = new_id()
         texts = Interner(self._digests)
+        found = self._found.get(request_id)
         self._submit(trace_batch.Step((
-            step_id, request_id, kind, time.time(), duration_s, backend, model, self._json(input, texts),
-            self._json(output, texts), input_tokens, output_tokens, cost, self._scrub(error) if error else None,
+            step_id, request_id, kind, time.time(), duration_s, backend, model, self._json(input, texts, found),
+            self._json(output, texts, found), input_tokens, output_tokens, cost,
+            self._plain(error, found) if error else None,
         ), texts.texts))
         return step_id
 
@@ -562,7 +553,8 @@ class TraceStore:
             raise TraceError(f"no request {request_id!r} in {self.path}; `hybrid logs` lists request ids")
         self._submit(trace_batch.Statement(
             "INSERT INTO feedback (id, request_id, label, source, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
-            (new_id(), request_id, label, source, time.time(), note),
+            (new_id(), request_id, label, source, time.time(),
+             self._plain(note, self._found.get(request_id)) if note else None),
         ))
         self.update_request(request_id)  # bump rev so followers see the label
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
-from hybrid.privacy import flag_from
+from hybrid.privacy import LOCAL_ONLY_HEADER, BadFlag, parse_flag
 from hybrid.sticky import conversation_from
 from hybrid.types import Completion, Message, Request
 
@@ -107,9 +107,13 @@ class Call:
 def make_call(body: Any, messages: list[Message], *, max_tokens: int, temperature: float, metadata: Mapping[str, str],
               headers: Mapping[str, str], backends: Mapping[str, Any], include_usage: bool = False) -> Call:
     """The router's Request from what both APIs share: ``body`` has ``model``, ``stream``, ``task``, ``parent_id``."""
+    header = header_hints(headers)
+    hints = {**header, **metadata}
+    if "local_only" in header or local_only_flag(metadata.get("local_only"), "metadata.local_only"):
+        hints["local_only"] = "true"  # the header or the metadata: either one keeps the request local
     request = Request(
         messages=tuple(messages), max_tokens=max_tokens, temperature=temperature,
-        metadata={**header_hints(headers), **metadata, "client_model": body.model}, pin=resolve_model(body.model, backends),
+        metadata={**hints, "client_model": body.model}, pin=resolve_model(body.model, backends),
         **routing_hints(body.task, body.parent_id, headers),
     )
     return Call(request, body.model, bool(body.stream), include_usage)
@@ -137,9 +141,18 @@ def header_hints(headers: Mapping[str, str]) -> dict[str, str]:
     conversation = conversation_from({}, headers)
     if conversation:
         hints["conversation_id"] = conversation
-    if flag_from({}, headers):
+    header = next((v for k, v in headers.items() if k.lower() == LOCAL_ONLY_HEADER.lower()), None)
+    if local_only_flag(header, LOCAL_ONLY_HEADER):
         hints["local_only"] = "true"
     return hints
+
+
+def local_only_flag(value: object, where: str) -> bool:
+    """A local-only flag (header or metadata field) as a yes or a no; anything else is a 400 naming it."""
+    try:
+        return parse_flag(value, f"header {where}" if where == LOCAL_ONLY_HEADER else where)
+    except BadFlag as e:
+        raise ApiError("invalid_request", str(e), param=where) from None
 
 
 def routing_hints(task: str | None, parent_id: str | None, headers: Mapping[str, str]) -> dict[str, Any]:
