@@ -159,3 +159,20 @@ def test_feedback_refuses_a_request_without_an_answer_and_logs_refuses_nonsense_
     assert CliRunner().invoke(main, ["logs", "--last", "0"]).exit_code == 2
     both = CliRunner().invoke(main, ["logs", "--tree", failed.id, "--json"])
     assert both.exit_code == 1 and "--tree prints a tree, not JSON" in both.output
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--prune", "--json"], ("--prune applies retention and prints one line; it does not combine with --json. "
+                            "Fix: run `hybrid logs --prune` alone")),
+    (["--prune", "--tree", "x"], "it does not combine with --tree"),
+    (["--prune", "--last", "5"], "it does not combine with --last"),
+    (["--tree", ""], "--tree needs a request id (or a unique prefix); `hybrid logs` lists recent ids"),
+    (["--id", " "], "--id needs a request id"),
+    (["--tree", "x", "--status", "failed"], ("--tree prints one request or pipeline run; it does not combine with "
+                                            "--status. Fix: `hybrid logs --tree ID` alone")),
+    (["--id", "x", "--backend", "smollm2"], "--id shows one request; --backend would be ignored"),
+])
+def test_logs_refuses_options_it_would_ignore_in_one_line_naming_the_fix(args, says):
+    result = CliRunner().invoke(main, ["logs", *args])
+    assert result.exit_code == 1, result.output
+    assert says in result.output and len(result.output.strip().splitlines()) == 1
