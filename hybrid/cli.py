@@ -216,6 +216,10 @@ def doctor(obj: Context, quick: bool) -> None:
     console.print(f"trace store : {escape(str(trace_path(settings, obj.paths)))}")
     console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
     _print_classifier(console, load_classifier(settings, obj.paths), settings)
+    if settings.otel.enabled:
+        from hybrid.otel import doctor_line
+
+        console.print(escape(doctor_line(settings)))
     # Under 120 columns (80 is common, and the default when piped) a backend's type, model, place and role go
     # under its name, so the detail (the reason and the fix) keeps a readable width.
     narrow = console.width < WIDE_TERMINAL
