@@ -85,6 +85,7 @@ class WatchedExporter(SpanExporter):
             logging.getLogger(name).addFilter(self._quieted)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._quieted.cause = None
         result = self.inner.export(spans)
         if result is SpanExportResult.FAILURE and not self.warned:
             self.warned = True
@@ -120,9 +121,7 @@ def _connect(endpoint: str, *, timeout_s: float) -> str | None:
 
 
 def doctor_line(settings: Any) -> str:
-    """``hybrid doctor``'s OpenTelemetry line: off, or the endpoint and whether it answers."""
-    if not settings.otel.enabled:
-        return "otel        : off ([otel] enabled = true exports traces over OTLP/HTTP)"
+    """``hybrid doctor``'s OpenTelemetry line when the export is on: the endpoint and whether it answers."""
     why = _connect(settings.otel.endpoint, timeout_s=1.0)
     reach = "reachable" if why is None else f"not reachable ({why}); start the collector or fix otel.endpoint"
     return f"otel        : {settings.otel.endpoint} {reach}"
