@@ -238,6 +238,10 @@ def doctor(obj: Context, quick: bool) -> None:
     console.print(f"trace store : {escape(str(trace_path(settings, obj.paths)))}")
     console.print(f"cache       : {escape(str(obj.paths.response_cache_dir))}")
     _print_classifier(console, load_classifier(settings, obj.paths), settings)
+    if settings.otel.enabled:
+        from hybrid.otel import doctor_line
+
+        console.print(escape(doctor_line(settings)))
     # Under 120 columns (80 is common, and the default when piped) a backend's type, model, place and role go
     # under its name, so the detail (the reason and the fix) keeps a readable width.
     narrow = console.width < WIDE_TERMINAL
@@ -300,16 +304,18 @@ def _record_dict(r: RequestRecord, steps) -> dict:
 @click.pass_obj
 def logs(obj: Context, last, as_json, request_id, backend, status, tree_id, prune) -> None:
     """Every step of recent requests, from the trace store."""
+    given = _given_logs_options(as_json=as_json, request_id=request_id, backend=backend, status=status,
+                                tree_id=tree_id)
+    _check_logs_options(given, prune=prune, tree_id=tree_id, request_id=request_id)
     trace = obj.trace()
     try:
         if prune:
             keep = obj.settings.trace
-            click.echo(trace.prune(keep_days=keep.keep_days, max_mb=keep.max_mb).describe())
+            done = trace.prune(keep_days=keep.keep_days, max_mb=keep.max_mb)
+            on_open = trace.pruned_on_open()  # opening a store past its limits prunes it before this command
+            click.echo((done if on_open is None else on_open.then(done)).describe())
             return
         if tree_id:
-            if as_json:
-                raise HybridError("--tree prints a tree, not JSON; fix: `hybrid logs --id ID --json` gives a "
-                                  "request and its steps as JSON")
             _print_tree(trace, tree_id)
             return
         if request_id:
@@ -329,6 +335,37 @@ def logs(obj: Context, last, as_json, request_id, backend, status, tree_id, prun
             _print_record(r, trace.steps(r.id))
     finally:
         trace.close()
+
+
+def _given_logs_options(*, as_json, request_id, backend, status, tree_id) -> list[str]:
+    """The `hybrid logs` options the user gave, as they spelled them."""
+    from click.core import ParameterSource
+
+    last_given = click.get_current_context().get_parameter_source("last") != ParameterSource.DEFAULT
+    flags = {"--last": last_given, "--json": as_json, "--id": request_id is not None, "--backend": backend is not None,
+             "--status": status is not None, "--tree": tree_id is not None}
+    return [flag for flag, on in flags.items() if on]
+
+
+def _check_logs_options(given: list[str], *, prune: bool, tree_id: str | None, request_id: str | None) -> None:
+    """Refuse option combinations `hybrid logs` would otherwise ignore silently."""
+    for flag, value in (("--tree", tree_id), ("--id", request_id)):
+        if value is not None and not value.strip():
+            raise HybridError(f"{flag} needs a request id (or a unique prefix); `hybrid logs` lists recent ids")
+    if prune and given:
+        raise HybridError(f"--prune applies retention and prints one line; it does not combine with "
+                          f"{', '.join(given)}. Fix: run `hybrid logs --prune` alone")
+    if tree_id is None:
+        if request_id is not None and (extra := [f for f in given if f in ("--last", "--backend", "--status")]):
+            raise HybridError(f"--id shows one request; {', '.join(extra)} would be ignored. Fix: drop them, or "
+                              "leave out --id to filter recent requests")
+        return
+    if "--json" in given:
+        raise HybridError("--tree prints a tree, not JSON; fix: `hybrid logs --id ID --json` gives a "
+                          "request and its steps as JSON")
+    if extra := [f for f in given if f not in ("--tree",)]:
+        raise HybridError(f"--tree prints one request or pipeline run; it does not combine with {', '.join(extra)}. "
+                          "Fix: `hybrid logs --tree ID` alone")
 
 
 def _print_tree(trace: TraceStore, request_id: str) -> None:

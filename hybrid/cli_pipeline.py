@@ -53,8 +53,17 @@ def run(obj, pipeline_file: Path, text: str | None, input_file: Path | None, as_
         click.echo(file=None)
         click.echo(result.report.table(), err=True)
         click.echo(f"critical path: {' -> '.join(result.critical_path) or '-'} · {result.latency_s:.2f}s · "
-                   f"trace: hybrid logs --tree {result.run_id}", err=True)
+                   f"trace: {_trace_hint(obj, result.run_id)}", err=True)
     result.raise_for_failure()
+
+
+def _trace_hint(obj, run_id: str) -> str:
+    """Where the run's tree is, or why there is none (the router then wrote to no trace)."""
+    if obj.no_log:
+        return "not logged (--no-log)"
+    if not obj.settings.trace.enabled:
+        return "not logged (trace.enabled = false)"
+    return f"hybrid logs --tree {run_id}"
 
 
 COMMANDS = (run,)

@@ -12,16 +12,26 @@ trace store and handed to an OpenTelemetry span processor, so Jaeger, Phoenix or
 
 Span and trace ids derive from the trace's own ids, so a re-export gives the same ids. Prompts and answers
 are not exported (the GenAI conventions make content opt-in).
+
+A collector that is down costs little: one export takes at most ``otel.timeout_s`` (retries included), so it
+adds at most that when a command exits, and instead of the exporter library's log lines on each retry, hybrid
+writes one line naming the endpoint and the fix (``WatchedExporter``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+import logging
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -30,6 +40,91 @@ from hybrid.trace import StepRecord, TraceStore
 
 SYSTEMS = {"anthropic": "anthropic", "ollama": "ollama", "openai": "openai", "llamacpp": "llama.cpp"}
 SCOPE = InstrumentationScope("hybrid")
+EXPORTER_LOGGERS = ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.exporter.otlp.common.http")
+"""Where the OTLP/HTTP exporter logs each retry and failure; ``WatchedExporter`` takes those records over."""
+_CAUSES = (("Connection refused", "connection refused"), ("timed out", "timed out"),
+           ("Name or service not known", "host not found"), ("nodename nor servname", "host not found"),
+           ("Failed to resolve", "host not found"))
+
+
+def _cause(message: str) -> str:
+    """A short reason from one of the exporter's log messages."""
+    for needle, cause in _CAUSES:
+        if needle in message:
+            return cause
+    if status := re.search(r"batch code: (\d+), reason: (.*)", message):
+        return f"HTTP {status[1]} {status[2]}".strip()
+    return " ".join(message.split())[:160]
+
+
+class _Quieted(logging.Filter):
+    """Drops the exporter's own records, keeping the reason the last one gave for hybrid's single line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cause: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING and "due to timeout, max retries or shutdown" not in message:
+            self.cause = _cause(message)  # that last one names no reason
+        return False
+
+
+class WatchedExporter(SpanExporter):
+    """Wraps the OTLP exporter: its retry and failure log lines become at most one line from hybrid, written with
+    ``warn`` (stderr by default), naming the endpoint and the fix."""
+
+    def __init__(self, inner: SpanExporter, endpoint: str, warn: Callable[[str], None] | None = None) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.warned = False
+        self._quieted = _Quieted()
+        for name in EXPORTER_LOGGERS:
+            logging.getLogger(name).addFilter(self._quieted)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._quieted.cause = None
+        result = self.inner.export(spans)
+        if result is SpanExportResult.FAILURE and not self.warned:
+            self.warned = True
+            # the exporter gives up without naming the error when no retry fits in its timeout: ask the socket
+            cause = self._quieted.cause or _connect(self.endpoint, timeout_s=0.3) or "export failed"
+            self.warn(f"otel: could not export {len(spans)} spans to {self.endpoint} ({cause}); "
+                      "is the collector running? check otel.endpoint")
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        finally:
+            for name in EXPORTER_LOGGERS:
+                logging.getLogger(name).removeFilter(self._quieted)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _connect(endpoint: str, *, timeout_s: float) -> str | None:
+    """Why nothing accepts a connection at ``endpoint``'s host and port, or None when something does."""
+    url = urlsplit(endpoint)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except TimeoutError:
+        return "timed out"
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def doctor_line(settings: Any) -> str:
+    """``hybrid doctor``'s OpenTelemetry line when the export is on: the endpoint and whether it answers."""
+    why = _connect(settings.otel.endpoint, timeout_s=1.0)
+    reach = "reachable" if why is None else f"not reachable ({why}); start the collector or fix otel.endpoint"
+    return f"otel        : {settings.otel.endpoint} {reach}"
 
 
 def _id(text: str, bits: int) -> int:
@@ -54,11 +149,12 @@ class OtelExport:
 
     @classmethod
     def over_otlp(cls, store: TraceStore, settings: Any) -> OtelExport:
-        """Batched OTLP/HTTP export to ``otel.endpoint``."""
+        """Batched OTLP/HTTP export to ``otel.endpoint``, each export bounded by ``otel.timeout_s``."""
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel.endpoint))
+        otlp = OTLPSpanExporter(endpoint=settings.otel.endpoint, timeout=settings.otel.timeout_s)
+        processor = BatchSpanProcessor(WatchedExporter(otlp, settings.otel.endpoint))
         types = {name: spec.type for name, spec in settings.backends.items()}
         return cls(store, processor, backend_types=types, service_name=settings.otel.service_name)
 

@@ -73,6 +73,16 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
+def _yaml_error(path: Path, e: Exception) -> str:
+    """PyYAML's several-line error as one line: the file, where, what, and the fix."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is None or not problem:
+        return f"{path} is not valid YAML ({' '.join(str(e).split())}); fix the file"
+    context = getattr(e, "context", None)
+    return (f"{path} is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+            f"{f' ({context})' if context else ''}; fix that line (indent with spaces, close every [ and {{)")
+
+
 def _read(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
@@ -90,7 +100,7 @@ def _read(path: Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(raw)
         except yaml.YAMLError as e:
-            raise PipelineError(f"{path} is not valid YAML ({e}); fix the line it names") from e
+            raise PipelineError(_yaml_error(path, e)) from e
         if not isinstance(data, dict):
             raise PipelineError(f"{path} must hold a mapping with name and steps, not {type(data).__name__}")
         return data

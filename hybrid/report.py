@@ -210,6 +210,19 @@ def quality_of(records: Iterable[RequestRecord]) -> Quality:
     return Quality(labels.get("good", 0), labels.get("bad", 0))
 
 
+BUDGET_REFUSAL = "budget: the"
+"""How a budget refusal opens (``hybrid/budget.py``), in a decision's reasons or a fallback step's why."""
+
+
+def _kept_by_budget(r: RequestRecord, reasons: str, steps_of: Callable[[str], list[StepRecord]]) -> bool:
+    """Whether a budget cap kept ``r`` local: refused when routing, or at the call, the router then falling back
+    to a local model (a fallback step whose ``why`` is the refusal)."""
+    if BUDGET_REFUSAL in reasons:
+        return True
+    return bool(r.fallback and r.is_local) and any(
+        s.kind == "fallback" and BUDGET_REFUSAL in str((s.output or {}).get("why", "")) for s in steps_of(r.id))
+
+
 def build_report(
     records: Sequence[RequestRecord],
     steps_of: Callable[[str], list[StepRecord]],
@@ -234,7 +247,7 @@ def build_report(
         checks=tally_checks((bool(r.is_local), fired_checks(r, steps_of)) for r in done),
         quality=quality_of(records),
         caps=caps,
-        degraded=sum(1 for text in reasons if "budget: the" in text),
+        degraded=sum(1 for r, text in zip(records, reasons, strict=True) if _kept_by_budget(r, text, steps_of)),
         private=sum(1 for text in reasons if "local-only:" in text and "redact:" not in text),
         since_s=since_s,
         window=window,

@@ -46,7 +46,11 @@ class Pruned:
 
     def describe(self) -> str:
         return (f"pruned {self.requests} requests and {self.texts} texts; "
-                f"{self.bytes_before / MIB:.1f} MiB -> {self.bytes_after / MIB:.1f} MiB")
+                f"{self.bytes_before / MIB:.2f} MiB -> {self.bytes_after / MIB:.2f} MiB")
+
+    def then(self, later: Pruned) -> Pruned:
+        """This prune followed by ``later``: both counts, from this one's size before to ``later``'s after."""
+        return Pruned(self.requests + later.requests, self.texts + later.texts, self.bytes_before, later.bytes_after)
 
 
 def file_bytes(path: Path) -> int:

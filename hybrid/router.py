@@ -235,6 +235,7 @@ class _Run:
         self.sent: list[str] = []
         self.notes: list[str] = []
         self.fell_back = False
+        self.billed: list[tuple[Usage, float]] = []  # every backend call's usage and cost, as its step records them
 
     @property
     def text_sent(self) -> bool:
@@ -285,6 +286,10 @@ class _Run:
         self.trace.add_step(self.id, "error", error=message, output={"type": type(e).__name__,
                                                                       "text_sent": self.text_sent})
         extra = {"output": "".join(self.sent)} if self.sent else {}
+        if self.billed:  # the row counts what its calls used and cost: money spent on a failed call is spent
+            extra |= {"input_tokens": sum(u.input_tokens for u, _ in self.billed),
+                      "output_tokens": sum(u.output_tokens for u, _ in self.billed),
+                      "cost": sum(cost for _, cost in self.billed)}
         self.trace.update_request(self.id, status="cancelled" if cancelled else "failed", error=message,
                                   latency_s=time.perf_counter() - self.started, **extra)
 
@@ -520,6 +525,7 @@ class _Run:
                 duration_s=time.perf_counter() - t0,
                 error=str(error) if error else None,
             )
+            self.billed.append((usage, cost))
             hold.release(cost)  # the cost is in the trace now
         self.router.health.mark_up(name)
         if cache is not None:

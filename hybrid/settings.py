@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hybrid.backends import BackendOptions, validate_backends
 from hybrid.errors import ConfigError
@@ -179,9 +188,26 @@ class OtelSettings(BaseModel):
     """Export every finished trace (requests, pipeline runs) as OpenTelemetry spans over OTLP/HTTP. Needs the
     ``otel`` extra."""
     endpoint: str = "http://127.0.0.1:4318/v1/traces"
-    """OTLP/HTTP traces endpoint (Jaeger, Phoenix, Langfuse, an OpenTelemetry Collector)."""
+    """OTLP/HTTP traces endpoint (Jaeger, Phoenix, Langfuse, an OpenTelemetry Collector): an http(s) URL."""
     service_name: str = "hybrid"
     """``service.name`` on the exported spans."""
+    timeout_s: float = Field(1.0, gt=0, le=30)
+    """Most seconds one export may take, retries included: also the most an unreachable collector adds when a
+    command exits."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, endpoint: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            url = urlsplit(endpoint)
+            ok = url.scheme in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0
+        except ValueError:  # a port that is not a number, or out of range
+            ok = False
+        if not ok:
+            raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:4318/v1/traces, not {endpoint!r}")
+        return endpoint
 
 
 class PrivacySettings(BaseModel):

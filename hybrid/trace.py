@@ -320,10 +320,10 @@ class TraceStore:
                               siblings=self._settled.running)
         atexit.register(self.close)
         self.recover_unfinished()
+        self._opening_prune: list[retention.Pruned] = []
         if retention.needed(self._db, self.path, keep_days=keep_days, max_mb=max_mb):
-            number = self._writer.submit_alone(
-                lambda db: retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb)
-            )
+            number = self._writer.submit_alone(lambda db: self._opening_prune.append(
+                retention.prune(db, self.path, keep_days=keep_days, max_mb=max_mb)))
             self._settled.touched(Settled.ANY, number, self._writer.committed)
 
     def _connect(self) -> sqlite3.Connection:
@@ -401,6 +401,11 @@ class TraceStore:
         if not result:
             raise TraceError(f"pruning {self.path} did not finish; see the error above and retry")
         return result[0]
+
+    def pruned_on_open(self) -> retention.Pruned | None:
+        """What the prune this store ran when it was opened over its limits removed (None: it ran none)."""
+        self.flush()
+        return self._opening_prune[0] if self._opening_prune else None
 
     def size_bytes(self) -> int:
         self.flush()

@@ -175,3 +175,20 @@ def test_ask_with_a_conversation_sends_the_turns_so_far():
     assert call.input["messages"] == latest.messages  # what the model was given
     alone = run("ask", "--max-tokens", "6", "What is my name?")
     assert alone.exit_code == 0 and trace().recent(1)[0].messages == [{"role": "user", "content": "What is my name?"}]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--prune", "--json"], ("--prune applies retention and prints one line; it does not combine with --json. "
+                            "Fix: run `hybrid logs --prune` alone")),
+    (["--prune", "--tree", "x"], "it does not combine with --tree"),
+    (["--prune", "--last", "5"], "it does not combine with --last"),
+    (["--tree", ""], "--tree needs a request id (or a unique prefix); `hybrid logs` lists recent ids"),
+    (["--id", " "], "--id needs a request id"),
+    (["--tree", "x", "--status", "failed"], ("--tree prints one request or pipeline run; it does not combine with "
+                                            "--status. Fix: `hybrid logs --tree ID` alone")),
+    (["--id", "x", "--backend", "smollm2"], "--id shows one request; --backend would be ignored"),
+])
+def test_logs_refuses_options_it_would_ignore_in_one_line_naming_the_fix(args, says):
+    result = CliRunner().invoke(main, ["logs", *args])
+    assert result.exit_code == 1, result.output
+    assert says in result.output and len(result.output.strip().splitlines()) == 1

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 
 pytest.importorskip("opentelemetry.sdk")
 
@@ -10,12 +17,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from hybrid.errors import BackendError
+from hybrid.cli import main
+from hybrid.errors import BackendError, ConfigError
 from hybrid.otel import OtelExport
 from hybrid.pipeline import Pipeline, Step
 from hybrid.settings import load_settings
 from hybrid.types import Request
-from tests.helpers import fake_router
+from tests.helpers import closed_port, fake_router
+
+ROOT = str(Path(__file__).parent.parent)
 
 
 def exporting_router(tmp_path):
@@ -71,3 +81,38 @@ def test_a_single_failed_request_is_exported_with_an_error_status(tmp_path):
 
 def test_export_is_off_by_default():
     assert load_settings().otel.enabled is False
+
+
+def test_an_endpoint_that_is_not_an_http_url_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"otel\.endpoint: must be an http\(s\) URL such as http://127\.0\.0\.1:4318"
+                                          r"/v1/traces, not 'notaurl'"):
+        load_settings(otel={"enabled": True, "endpoint": "notaurl"})
+
+
+def test_a_collector_that_is_down_costs_one_line_naming_the_endpoint_and_the_fix(tmp_path):
+    endpoint = f"http://127.0.0.1:{closed_port()}/v1/traces"
+    env = {**os.environ, "HYBRID_OTEL__ENABLED": "true", "HYBRID_OTEL__ENDPOINT": endpoint, "PYTHONPATH": ROOT}
+    # an empty prompt fails at once, without a model, and is traced (and so exported) all the same
+    done = subprocess.run([sys.executable, "-c", "from hybrid.cli import main; main()", "ask", ""], env=env,
+                          capture_output=True, check=False, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("otel: ")] == [
+        (f"otel: could not export 3 spans to {endpoint} (connection refused); is the collector running? "
+         "check otel.endpoint")]
+    assert "Transient error" not in done.stderr and "Failed to export" not in done.stderr
+    assert len(lines) == 2 and any(line.startswith("error: the prompt is empty") for line in lines)
+
+
+def test_doctor_shows_the_otel_endpoint_and_whether_it_answers(monkeypatch):
+    endpoint = f"http://127.0.0.1:{closed_port()}/v1/traces"
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("HYBRID_OTEL__ENABLED", "true")
+    monkeypatch.setenv("HYBRID_OTEL__ENDPOINT", endpoint)
+    result = CliRunner().invoke(main, ["doctor", "--quick"])
+    assert (f"otel        : {endpoint} not reachable (connection refused); start the collector or fix "
+            "otel.endpoint") in result.output
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        endpoint = f"http://127.0.0.1:{listening.getsockname()[1]}/v1/traces"
+        monkeypatch.setenv("HYBRID_OTEL__ENDPOINT", endpoint)
+        result = CliRunner().invoke(main, ["doctor", "--quick"])
+    assert f"otel        : {endpoint} reachable" in result.output

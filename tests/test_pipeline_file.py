@@ -148,6 +148,15 @@ def test_every_bad_pipeline_file_gets_a_clear_error(tmp_path, case):
     assert "pipeline.toml" in str(info.value)
 
 
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_line_column_and_fix(tmp_path):
+    path = write(tmp_path, "name: p\nsteps:\n  - name: a\n    prompt: [unclosed\n", ".yaml")
+    result = CliRunner().invoke(main, ["run", str(path), "--input", "Zed"])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert f"{path} is not valid YAML at line 5, column 1: expected ',' or ']', but got '<stream end>' " in line
+    assert line.endswith("(while parsing a flow sequence); fix that line (indent with spaces, close every [ and {)")
+
+
 def test_bad_yaml_and_wrong_suffix_and_missing_file(tmp_path):
     with pytest.raises(PipelineError, match="not valid YAML"):
         load_pipeline(write(tmp_path, "name: [unclosed", ".yml"))
@@ -171,3 +180,14 @@ def test_hybrid_run_reports_a_bad_file_before_running_anything(tmp_path):
 def test_hybrid_run_says_when_the_input_file_cannot_be_read(tmp_path):
     result = CliRunner().invoke(main, ["run", str(write(tmp_path, GOOD)), "--input-file", str(tmp_path / "nope.txt")])
     assert result.exit_code == 1 and "cannot read --input-file" in result.output and "nope.txt" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("flags", "says"), [(["--no-log"], "trace: not logged (--no-log)"),
+                                             ([], "trace: hybrid logs --tree ")])
+def test_hybrid_run_points_at_the_runs_tree_only_when_it_was_logged(tmp_path, flags, says):
+    path = write(tmp_path, 'name = "p"\nmax_tokens = 2\n[[steps]]\nname = "a"\ntask = "classify"\nprompt = "{input}"\n')
+    result = CliRunner().invoke(main, [*flags, "run", str(path), "--input", "Zed"])
+    assert result.exit_code == 0, result.output
+    (hint,) = [line for line in result.output.splitlines() if line.startswith("critical path: ")]
+    assert hint.split(" · ")[-1].startswith(says)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
 from click.testing import CliRunner
 
-from hybrid.budget import BudgetGuard
+from hybrid.budget import BudgetGuard, worst_case_cost
 from hybrid.cli import main
 from hybrid.errors import ConfigError
 from hybrid.pipeline import Pipeline, Step
 from hybrid.report import Quality, parse_since, report_from_trace, wilson
 from hybrid.settings import BudgetSettings, Paths
 from hybrid.trace import TraceStore
+from hybrid.types import Price, Request
+from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router
 
 NOW = time.time()
@@ -224,3 +227,41 @@ def test_a_run_whose_only_step_failed_saved_nothing_and_served_nothing(tmp_path)
                          f"plan (failed), ${report.lines[0].frontier_cost:.6f} at sonnet's prices")
     assert table[-1] == "at this cost in quality: answer checks: no local answer to check"
     router.close()
+
+
+class BarrierClassifier(FixedClassifier):
+    """Scores hard, and holds each request until all are scored: every one passes the budget check made when
+    deciding (nothing is reserved yet), so the cap can only refuse them at the call, where the router falls back."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__(prompt_score=0.9)
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def score(self, request):
+        self.barrier.wait()
+        return super().score(request)
+
+
+def test_requests_a_budget_cap_refused_at_the_call_count_as_kept_local_by_it(tmp_path):
+    request = Request.from_prompt("Hard question", max_tokens=100)
+    cap = worst_case_cost(request, Price(3.0, 15.0)) * 1.5  # room for one call to sonnet, not two
+    router, backends, trace = fake_router(tmp_path, classifier=BarrierClassifier(3), budget={"daily": cap})
+    results, cloud_may_answer = [], threading.Event()
+    cloud_stream = backends["sonnet"].stream
+    backends["sonnet"].stream = lambda req: (cloud_may_answer.wait(10), (yield from cloud_stream(req)))
+    threads = [threading.Thread(target=lambda: results.append(router.complete(request))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(results) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the cloud call holds its reservation until the other two were refused
+    cloud_may_answer.set()
+    for t in threads:
+        t.join()
+    assert sorted(r.backend for r in results) == ["smollm2", "smollm2", "sonnet"]
+    for kept in (r for r in results if r.backend == "smollm2"):
+        assert "budget: the" not in kept.decision.explain()  # the refusal is in the fallback step only
+        (step,) = [s for s in trace.steps(kept.request_id) if s.kind == "fallback"]
+        assert step.output["why"].startswith("sonnet: budget: the daily cap")
+    lines = report_from_trace(trace, router.guards.budget.status()).lines()
+    assert "kept local: 0 by a privacy rule, 2 by a budget cap" in lines

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from click.testing import CliRunner
 
+from hybrid.cli import main
 from hybrid.errors import BackendError, ContextOverflow, RequestCancelled
 from hybrid.events import Done, Failed, TextDelta
+from hybrid.report import report_from_trace
 from hybrid.router import Router
 from hybrid.settings import load_settings
 from hybrid.trace import TraceStore
@@ -63,16 +66,18 @@ def test_an_incomplete_cloud_stream_after_text_is_a_failure_never_spliced_and_co
     assert streamed(events) == "The answer begins"
     assert backends["smollm2"].history == []
     row = trace.get_request(failed.request_id)
-    assert row.status == "failed" and row.cost is None
     call = next(s for s in trace.steps(row.id) if s.kind == "backend_call")
     assert call.error and call.output["text"] == "The answer begins"
     # billed from message_start: its input tokens as the API stated them, and at least one token per text chunk
     assert call.input_tokens > 0 and call.output_tokens >= 1 and call.output["usage"].startswith("stopped before")
     assert call.cost == pytest.approx(backends[call.backend].price.cost(Usage(call.input_tokens, call.output_tokens)))
+    # the row says what its call used and cost, as the step does: money spent on a failed call is spent
+    assert row.status == "failed" and (row.input_tokens, row.output_tokens) == (call.input_tokens, call.output_tokens)
+    assert row.cost == pytest.approx(call.cost) and report_from_trace(trace).spent == pytest.approx(call.cost)
 
 
 def test_a_cloud_stream_cut_before_message_stop_says_so(tmp_path, api):
-    router, _, trace = cloud_router(tmp_path, api.url)
+    router, _, _ = cloud_router(tmp_path, api.url)
     api.enqueue_fault("cut", text_before="Half")
     events = list(router.run(Request.from_prompt("q")))
     assert isinstance(events[-1], Failed) and events[-1].text_sent
@@ -106,7 +111,7 @@ def test_a_refused_connection_falls_back_to_the_local_model(tmp_path):
     assert c.backend == "smollm2" and "fell back from sonnet to smollm2" in c.notes
 
 
-def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api):
+def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api, monkeypatch):
     router, _, trace = cloud_router(tmp_path, api.url)
     api.enqueue_text(" ".join(f"word{i}" for i in range(200)), delay_s=0.01)
     events = run_cancelled_at(router, Request.from_prompt("q"), TextDelta)
@@ -118,6 +123,10 @@ def test_cancelling_a_cloud_stream_closes_the_http_connection(tmp_path, api):
     call = next(s for s in trace.steps(events[0].request_id) if s.kind == "backend_call")
     assert call.input_tokens == count_input(api.messages_requests()[-1].body) > 0
     assert 1 <= call.output_tokens < 200 and call.cost > 0 and call.output["usage"].startswith("stopped before")
+    trace.close()
+    monkeypatch.setenv("HYBRID_TRACE__PATH", str(trace.path))
+    shown = CliRunner().invoke(main, ["logs", "--id", events[0].request_id]).output
+    assert f"tokens={call.input_tokens}+{call.output_tokens} cost=${call.cost:.6f}" in shown.splitlines()[0]
 
 
 def test_closing_the_events_of_a_cloud_stream_closes_the_http_connection(tmp_path, api):

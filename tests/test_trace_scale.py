@@ -171,6 +171,36 @@ def test_hybrid_logs_prune_applies_the_configured_retention(tmp_path, monkeypatc
     assert reopened.get_request(old) is None and reopened.get_request(new).output == ("new " * 30)[::-1]
 
 
+def test_hybrid_logs_prune_reports_the_requests_the_store_removed_when_it_was_opened(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hybrid.cli import main
+    from hybrid.retention import MIB, file_bytes
+
+    path = tmp_path / "cli.db"
+    store = TraceStore(path)
+    old = [_request(store, f"old request {i} " * 30) for i in range(10)]
+    new = [_request(store, f"new request {i} " * 30) for i in range(3)]
+    store.flush()
+    _age(path, old, days=40)
+    store.close()
+    size_before = file_bytes(path)
+    monkeypatch.setenv("HYBRID_TRACE__PATH", str(path))
+    result = CliRunner().invoke(main, ["logs", "--prune"])  # default keep_days is 30: opening prunes them
+    assert result.exit_code == 0, result.output
+    counted, sizes = result.output.strip().split("; ")
+    assert counted.startswith("pruned 10 requests and ") and not counted.endswith(" 0 texts")
+    before, after = (float(size.removesuffix(" MiB")) for size in sizes.split(" -> "))
+    assert before >= round(size_before / MIB, 2) > after  # measured before the opening prune, not after it
+    reopened = TraceStore(path)
+    assert [r.id for r in reopened.recent(50)] == new[::-1]
+    reopened.close()
+    monkeypatch.setenv("HYBRID_TRACE__MAX_MB", "0.0001")  # smaller than any store: the open takes every request
+    again = CliRunner().invoke(main, ["logs", "--prune"])
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("pruned 3 requests and ")
+
+
 def _clients(monkeypatch, path, clients: int, requests: int, *, grouped: bool = False,
              apart_s: float = 0.0) -> tuple[int, int, int]:
     """``clients`` threads each start, finish and flush (as the server does before a request's last event)
