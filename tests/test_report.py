@@ -127,7 +127,7 @@ def test_anthropic_keys_are_scrubbed_as_whole_tokens(tmp_path):
     store = TraceStore(tmp_path / "t.db")
     key = "sk-ant-api03-" + "Ab3" * 10
     store.start_request("s", task="chat", params={}, messages=[{"role": "user", "content": f"use {key} and sk-ant-x"}])
-    assert store.get_request("s").prompt == "use [redacted] and sk-ant-x"
+    assert store.get_request("s").prompt == "use [redacted: Anthropic API key] and sk-ant-x"
 
 
 def test_logs_neutralise_terminal_escapes():
