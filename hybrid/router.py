@@ -236,6 +236,7 @@ class _Run:
         self.notes: list[str] = []
         self.fell_back = False
         self.billed: list[tuple[Usage, float]] = []  # every backend call's usage and cost, as its step records them
+        self.cache = router.cache  # None for a request holding a credential (see _decide)
 
     @property
     def text_sent(self) -> bool:
@@ -298,6 +299,8 @@ class _Run:
         t0 = time.perf_counter()
         cloud = router.policy.cloud_for(request.task)
         considered = router.guards.context(request, cloud)  # privacy, budget, sticky
+        if any(f.kind == "secret" for f in considered.context.privacy.findings):
+            self.cache = None  # the trace scrubs a credential; the response cache would keep the answer that quotes it
         score = float(router.classifier.score(considered.scored))
         self.trace.add_step(
             self.id,
@@ -453,7 +456,7 @@ class _Run:
         """Stream one backend's answer (as ``TextDelta`` when ``show``); returns its ``CallResult``."""
         self._check_cancel()
         backend = self.router.backends[name]
-        cache = self.router.cache
+        cache = self.cache
         if cache is not None:
             hit = cache.get(name, backend.model, request)
             if hit is not None:

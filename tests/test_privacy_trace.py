@@ -119,3 +119,17 @@ def test_a_short_password_is_redacted_as_a_whole_word_only(tmp_path, api):
     assert record.prompt == "Why is mysql://root:[redacted: Basic Auth Credentials]@localhost rejected?"
     redacted = "[redacted: Basic Auth Credentials]"
     assert record.output == f"The password {redacted} is about as weak as it gets; {redacted}:{redacted} is worse."
+
+
+def test_a_request_holding_a_credential_bypasses_the_response_cache(tmp_path, api):
+    from hybrid.cache import ResponseCache
+
+    router, backends, trace = cloud_router(tmp_path, api, score=0.1)
+    router.cache = ResponseCache(tmp_path / "cache")
+    backends["smollm2"].enqueue(f"Rotate {GITHUB} now.", f"Rotate {GITHUB} again.", "Blue.", "Green.")
+    first = router.complete(Request.from_prompt(f"token {GITHUB} fails", max_tokens=8))
+    second = router.complete(Request.from_prompt(f"token {GITHUB} fails", max_tokens=8))
+    assert (first.text, second.text) == (f"Rotate {GITHUB} now.", f"Rotate {GITHUB} again.")  # no cache hit
+    assert GITHUB.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    plain = [router.complete(Request.from_prompt("Name a colour.", max_tokens=8)).text for _ in range(2)]
+    assert plain == ["Blue.", "Blue."]  # a request without one is still cached
