@@ -544,7 +544,9 @@ class _Run:
         final = calls[-1]
         notes = [*self.notes, *(["cache hit"] if final.cached else [])]
         usage = Usage(sum(c.usage.input_tokens for c in calls), sum(c.usage.output_tokens for c in calls))
-        cost = sum(c.cost for c in calls)
+        # Every call's cost, a failed attempt's included (a cloud stream cut mid-answer is billed): what the
+        # request cost, as the budget (which reads the steps) counts it. Tokens are the answer's calls'.
+        cost = sum(cost for _, cost in self.billed)  # a cache hit costs nothing and is not billed
         reference = router.backends[router.settings.routing.reference].price
         latency = time.perf_counter() - self.started
         decision = dataclasses.replace(decision, reasons=(*decision.reasons, *notes))

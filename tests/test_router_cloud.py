@@ -89,7 +89,10 @@ def test_a_whole_answer_that_breaks_off_mid_stream_falls_back(tmp_path, api):
     router, _, trace = cloud_router(tmp_path, api.url)
     api.enqueue_fault("cut", text_before="Half")
     c = router.complete(Request.from_prompt("q"))
-    assert (c.backend, c.text, c.cost) == ("smollm2", "LOCAL TEXT", 0.0)
+    assert (c.backend, c.text) == ("smollm2", "LOCAL TEXT")
+    calls = [s for s in trace.steps(c.request_id) if s.kind == "backend_call"]
+    assert calls[0].backend == "sonnet" and calls[0].cost > 0  # the cut cloud attempt was billed, so it counts
+    assert c.cost == pytest.approx(sum(s.cost for s in calls)) == trace.get_request(c.request_id).cost
     (fallback,) = [s for s in trace.steps(c.request_id) if s.kind == "fallback"]
     assert "ended before message_stop" in fallback.output["why"]
 
