@@ -77,7 +77,7 @@ class Policy:
         cloud = self.cloud_for(request.task)
         reasons: list[str] = []
         local_only = context.privacy.local_only and not context.privacy.redactable(context.privacy_mode)
-        if context.privacy.local_only:
+        if local_only:  # in redact mode a redactable finding is said below ("redact: ..."), not as local-only
             reasons.append(context.privacy.describe())
         if request.pin in ("local", "cloud"):
             rule = rule.model_copy(update={"route": request.pin})

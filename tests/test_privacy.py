@@ -115,6 +115,7 @@ def test_redact_mode_sends_placeholders_and_restores_the_answer_exactly(tmp_path
     sent = received(api)
     assert email not in sent and key not in sent and "[EMAIL_1]" in sent and "[SECRET_1]" in sent
     assert "redact: 2 item(s) (email address, AWS Access Key)" in completion.decision.explain()
+    assert "local-only" not in completion.decision.explain()  # it went to the cloud, redacted: not local-only
     # the trace keeps the user's own email address, never the key
     assert trace.get_request(completion.request_id).output == expected.replace(key, "[redacted: AWS Access Key]")
 
