@@ -120,7 +120,8 @@ class Policy:
         elif not escalate and local_up:
             target = local_up[0]
             reasons.extend(self._skipped(self.routing.local[: self.routing.local.index(target)], health))
-            fallbacks = (*local_up[1:], cloud) if cloud_up else tuple(local_up[1:])
+            # Pinned to local (by the request or the task's rule): the cloud is no fallback either.
+            fallbacks = (*local_up[1:], cloud) if cloud_up and rule.route != "local" else tuple(local_up[1:])
             if self.routing.mode == "cascade" and rule.route == "auto" and cloud_up:
                 mode = "cascade"
                 reasons.append(f"cascade: {target} drafts, {cloud} takes over if the draft looks inadequate")

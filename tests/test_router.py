@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from hybrid.cache import ResponseCache
-from hybrid.errors import BackendError, BackendUnavailable, ConfigError, RequestError
+from hybrid.errors import BackendError, BackendUnavailable, ConfigError, ContextOverflow, RequestError
 from hybrid.types import Message, Request
 from tests.fakes.classifier import FixedClassifier
 from tests.helpers import fake_router
@@ -47,6 +47,16 @@ def test_a_local_backend_that_is_down_is_named_with_why_it_was_skipped(tmp_path)
     c = router.complete(Request.from_prompt("Capital of France?"))
     assert c.backend == "smollm2"
     assert f"qwen skipped: {backends['qwen'].health().detail}" in c.decision.reasons
+
+
+def test_a_request_pinned_to_local_never_falls_back_to_the_cloud(tmp_path):
+    router, backends, trace = fake_router(tmp_path, classifier=FixedClassifier(0.1), local_ok=True)
+    backends["smollm2"].enqueue(ContextOverflow("smollm2", "prompt is 6031 tokens but the context window is 2048"))
+    with pytest.raises(ContextOverflow, match="context window is 2048"):
+        router.complete(Request.from_prompt("yak " * 3000, pin="local"))
+    assert backends["sonnet"].history == [] and backends["opus"].history == []
+    (row,) = trace.recent(1)
+    assert row.status == "failed" and row.fallback is not True
 
 
 def test_hard_request_escalates_and_is_costed_at_the_cloud_price(tmp_path):
