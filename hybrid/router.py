@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from hybrid.cache import CachedAnswer, ResponseCache
+from hybrid.display import score_and_threshold
 from hybrid.errors import (
     BackendError,
     ClassifierError,
@@ -406,7 +407,8 @@ class _Run:
             duration_s=time.perf_counter() - t0,
         )
         relation = ">=" if escalate else "<"
-        verdict = f"draft score {assessment.score:.2f} {relation} {threshold:.2f}"
+        shown, limit = score_and_threshold(assessment.score, threshold)
+        verdict = f"draft score {shown} {relation} {limit}"
         if assessment.agreement is not None:
             verdict += f", {len(drafts)} drafts agree {assessment.agreement:.0%}"
         fired = [f"draft {'rejected' if escalate else 'kept despite'}: {c.reason or c.name}" for c in assessment.fired]

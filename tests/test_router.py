@@ -190,6 +190,10 @@ def test_cascade_keeps_a_good_draft(tmp_path):
     c = router.complete(Request.from_prompt("easy"))
     assert c.backend == "smollm2" and backends["sonnet"].history == []
     assert "cascade: draft from smollm2 kept (draft score 0.20 < 0.50)" in c.decision.reasons
+    close = FixedClassifier(0.1, draft_score=0.9, draft_threshold=0.90148)  # a threshold calibrate can write
+    router, _, _ = fake_router(tmp_path / "close", classifier=close, routing={"mode": "cascade"})
+    reasons = router.complete(Request.from_prompt("easy")).decision.reasons
+    assert "cascade: draft from smollm2 kept (draft score 0.900 < 0.901)" in reasons  # not "0.90 < 0.90"
 
 
 def test_cascade_keeps_the_draft_when_the_cloud_fails(tmp_path):
