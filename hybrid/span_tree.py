@@ -85,6 +85,8 @@ def _label(node: SpanNode, critical: bool) -> str:
     if r.latency_s is not None:
         parts.append(f"{r.latency_s:.2f}s")
     parts.append(_money(r.cost))
+    if r.feedback:
+        parts.append(f"feedback={escape(r.feedback)}")
     if r.kind == "pipeline" and r.frontier_cost is not None:
         parts.append(f"all-frontier {_money(r.frontier_cost)}, saved {_money(r.frontier_cost - (r.cost or 0))}")
     if critical:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hybrid.display import clean
 from hybrid.trace import StepRecord
 
 
@@ -35,7 +36,7 @@ def step_summary(kind: str, output: Any) -> str:
     if kind == "classify":
         return f"score {output.get('score', 0):.3f} ({output.get('classifier')})"
     if kind in ("backend_call", "cache"):
-        return repr(output.get("text", ""))
+        return quoted(str(output.get("text", "")))
     if kind == "fallback":
         return f"{output.get('from')} -> {output.get('to')}: {output.get('why')}"
     if kind == "draft":
@@ -49,6 +50,12 @@ def step_summary(kind: str, output: Any) -> str:
                 + (f", agreement {agreement:.2f}" if agreement is not None else "")
                 + (f"; {'; '.join(fired)}" if fired else ""))
     return json.dumps(output, ensure_ascii=False)
+
+
+def quoted(text: str) -> str:
+    """``text`` in quotes on one line: a newline as ``\\n``, every other control character as its picture (ESC as
+    ``␛``), so an answer cannot drive the terminal it is printed on."""
+    return "'" + clean(text.replace("\r\n", "\n").replace("\n", "\\n")) + "'"
 
 
 def step_line(step: StepRecord) -> tuple[str, str]:
