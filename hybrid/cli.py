@@ -201,13 +201,18 @@ def _json_error(error: HybridError, as_json: bool) -> None:
 
 
 def _stream_answer(events: Iterator[Event]) -> Completion:
-    """Answer text to stdout as it becomes final; what happens on the way, in short notes on stderr."""
+    """Answer text to stdout as it becomes final; what happens on the way, in short notes on stderr.
+
+    On a terminal, control characters in the answer print as pictures (ESC as ␛; newlines and tabs kept), so a
+    model's output cannot drive the terminal; piped, the text is written as it came.
+    """
+    terminal = sys.stdout.isatty()
     for event in events:
         note = describe(event)
         if note:
             click.secho(f"· {note}", err=True, dim=True)
         elif isinstance(event, TextDelta):
-            click.echo(event.text, nl=False)
+            click.echo(clean(event.text, multiline=True) if terminal else event.text, nl=False, color=not terminal)
         elif isinstance(event, Done):
             click.echo()
             return event.completion

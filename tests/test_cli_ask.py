@@ -77,3 +77,20 @@ def test_logs_lists_cancelled_requests():
     result = CliRunner().invoke(main, ["logs", "--status", "cancelled"])
     assert result.exit_code == 0, result.output
     assert "bbbb" in result.output and "cancelled" in result.output and "aaaa" not in result.output
+
+
+def test_an_answer_cannot_drive_the_terminal_it_is_printed_on(capsys, monkeypatch):
+    from hybrid.cli import _stream_answer
+    from hybrid.events import Failed, TextDelta
+
+    answer = "Red \x1b[31mALERT\x1b]0;title\x07\r\nline two\tok"
+    events = [TextDelta("r1", "smollm2", answer), Failed("r1", BackendError("smollm2", "stop"), True)]
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    with pytest.raises(Exception, match="stopped part-way"):
+        _stream_answer(iter(events))
+    shown = capsys.readouterr().out
+    assert shown.startswith("Red ␛[31mALERT␛]0;title␇\nline two    ok") and "\x1b" not in shown
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)  # piped: the answer as it came
+    with pytest.raises(Exception, match="stopped part-way"):
+        _stream_answer(iter(events))
+    assert capsys.readouterr().out.startswith(answer)
