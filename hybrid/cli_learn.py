@@ -116,16 +116,23 @@ def eval_(obj, labels: Path, plot: Path | None) -> None:
               help="How many recent requests to calibrate on.")
 @click.pass_obj
 def calibrate(obj, share: float, last: int) -> None:
-    """Set routing.threshold so that SHARE of your recent traffic would escalate."""
-    from hybrid.learning import calibrate_from_trace
+    """Set routing.threshold (and, with 10 cascade drafts, routing.draft_threshold) so that SHARE of your recent
+    traffic would escalate; judge labelling's requests are not traffic."""
+    from hybrid.learning import MIN_CALIBRATION, calibrate_from_trace
 
     c = calibrate_from_trace(obj.settings, obj.paths, share, last=last)
     click.echo(f"threshold {c.threshold}: {_would_escalate(c.n_escalating, c.n_scores, share, 'scored requests')}; "
                f"written to {c.written_to} (routing.threshold)")
     if c.draft_threshold is not None:
         click.echo(f"draft threshold {c.draft_threshold}: "
-                   f"{_would_escalate(c.n_drafts_escalating, c.n_drafts, share, 'cascade drafts')} "
-                   "(routing.draft_threshold)")
+                   f"{_would_escalate(c.n_drafts_escalating, c.n_drafts, share, 'cascade drafts')}; "
+                   f"written to {c.written_to} (routing.draft_threshold)")
+    elif c.n_drafts or c.kept_draft_threshold is not None:
+        kept = (f"routing.draft_threshold {c.kept_draft_threshold} in {c.written_to} left as it is"
+                if c.kept_draft_threshold is not None else "routing.draft_threshold not set: the classifier's own "
+                "stays in use")
+        click.echo(f"draft threshold not calibrated: {c.n_drafts} recent cascade draft(s) scored by {c.version}, "
+                   f"at least {MIN_CALIBRATION} needed; {kept}")
     failing = c.check_failure_share
     if failing is not None:
         click.echo(f"{c.failed_checks} of {c.n_drafts} local drafts ({failing:.0%}) failed an answer check")

@@ -198,6 +198,10 @@ def _read_label_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+MIN_CALIBRATION = 10
+"""The fewest recent scores (requests, or cascade drafts) a threshold is calibrated on."""
+
+
 @dataclass(frozen=True)
 class Calibration:
     threshold: float
@@ -205,12 +209,17 @@ class Calibration:
     share: float
     written_to: Path
     draft_threshold: float | None = None
+    """The ``routing.draft_threshold`` written, or None when there were too few drafts to calibrate it."""
     n_drafts: int = 0
     failed_checks: int = 0
     n_escalating: int = 0
     """How many of the ``n_scores`` recent scores are at or above ``threshold`` (scores tied at the edge all
     escalate, so this can differ from ``share * n_scores``)."""
     n_drafts_escalating: int = 0
+    version: str = ""
+    """The classifier whose scores were calibrated."""
+    kept_draft_threshold: float | None = None
+    """The ``routing.draft_threshold`` already in the config, left as it is when no draft threshold was written."""
 
     @property
     def check_failure_share(self) -> float | None:
@@ -218,10 +227,24 @@ class Calibration:
         return self.failed_checks / self.n_drafts if self.n_drafts else None
 
 
-def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[float], int]:
-    """Scores of the recent cascade drafts ``version`` assessed, and how many of them failed a check."""
+def traffic(trace: TraceStore, last: int) -> list[RequestRecord]:
+    """The user's ``last`` most recent routed requests, newest first: judge labelling's requests and pipeline
+    root spans are not traffic (:func:`hybrid.report.is_traffic`) and take no room in the window."""
+    from hybrid.report import is_traffic
+
+    limit = last
+    while True:
+        rows = trace.recent(limit)
+        kept = [r for r in rows if is_traffic(r)]
+        if len(kept) >= last or len(rows) < limit:
+            return kept[:last]
+        limit *= 2
+
+
+def recent_drafts(records: list[RequestRecord], trace: TraceStore, version: str) -> tuple[list[float], int]:
+    """Scores of the cascade drafts among ``records`` that ``version`` assessed, and how many failed a check."""
     scores, failed = [], 0
-    for record in trace.recent(last):
+    for record in records:
         if record.classifier != version:
             continue
         for step in trace.steps(record.id):
@@ -234,10 +257,11 @@ def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[floa
 
 
 def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last: int = 1000) -> Calibration:
-    """Set ``routing.threshold`` so ``share`` of the recent requests' scores would escalate.
+    """Set ``routing.threshold`` so ``share`` of the user's recent requests' scores would escalate.
 
-    With at least 10 recent cascade drafts, ``routing.draft_threshold`` is set the same way from their scores
-    (answer checks included), and the result says how many of the local model's drafts failed a check.
+    With at least ``MIN_CALIBRATION`` recent cascade drafts, ``routing.draft_threshold`` is set the same way from
+    their scores (answer checks included); with fewer, a configured one is left as it is. Judge labelling's
+    requests are not the user's traffic and are left out (:func:`traffic`).
     """
     from classifiers import calibrate_threshold, escalating, readable_threshold
     from hybrid.runtime import load_classifier, open_trace
@@ -245,24 +269,26 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
     classifier = load_classifier(settings, paths)
     trace = open_trace(settings, paths)
     try:
-        scores = [r.score for r in trace.recent(last) if r.score is not None and r.classifier == classifier.version]
-        drafts, failed = recent_drafts(trace, last, classifier.version)
+        records = traffic(trace, last)
+        scores = [r.score for r in records if r.score is not None and r.classifier == classifier.version]
+        drafts, failed = recent_drafts(records, trace, classifier.version)
     finally:
         trace.close()
-    if len(scores) < 10:
+    if len(scores) < MIN_CALIBRATION:
         raise HybridError(
-            f"only {len(scores)} recent requests were scored by {classifier.version}; route at least 10 "
-            "(e.g. `hybrid demo`) before calibrating"
+            f"only {len(scores)} recent requests were scored by {classifier.version}; route at least "
+            f"{MIN_CALIBRATION} (e.g. `hybrid demo`) before calibrating"
         )
     threshold = readable_threshold(scores, calibrate_threshold(scores, share))
     set_config_value(paths.config_file, "routing.threshold", threshold)
     draft_threshold = None
-    if len(drafts) >= 10:
+    if len(drafts) >= MIN_CALIBRATION:
         draft_threshold = readable_threshold(drafts, calibrate_threshold(drafts, share))
         set_config_value(paths.config_file, "routing.draft_threshold", draft_threshold)
     return Calibration(threshold, len(scores), share, paths.config_file, draft_threshold, len(drafts), failed,
                        escalating(scores, threshold),
-                       escalating(drafts, draft_threshold) if draft_threshold is not None else 0)
+                       escalating(drafts, draft_threshold) if draft_threshold is not None else 0,
+                       classifier.version, settings.routing.draft_threshold)
 
 
 # -- judge labelling -----------------------------------------------------------

@@ -292,7 +292,40 @@ def test_calibrate_sets_the_draft_threshold_and_counts_drafts_that_failed_a_chec
     result = cli("calibrate", "--escalate", "0.2")
     assert result.exit_code == 0, result.output
     config = tomllib.loads(paths.config_file.read_text())["routing"]
-    assert f"draft threshold {config['draft_threshold']}: 4 of your last 20 cascade drafts (20%)" in result.output
+    assert (f"draft threshold {config['draft_threshold']}: 4 of your last 20 cascade drafts (20%) would escalate; "
+            f"written to {paths.config_file} (routing.draft_threshold)") in result.output
     assert "5 of 20 local drafts (25%) failed an answer check" in result.output
     assert "--escalate 0.25 would escalate all of them" in result.output
     assert load_settings().routing.draft_threshold == config["draft_threshold"] > 0.9
+
+
+def test_calibrate_leaves_judge_requests_out_and_says_what_it_does_with_the_draft_threshold(tmp_path):
+    """The walkthrough: after `hybrid label --judge`, 10 of calibrate's "last 11 scored requests" were the judge's
+    own, and the config's routing.draft_threshold was not mentioned. Judge requests and pipeline root spans are
+    not traffic; with one cascade draft the draft threshold is left as it is, and calibrate says so."""
+    settings, paths = load_settings(), Paths.resolve()
+    version = load_classifier(settings, paths).version
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[routing]\ndraft_threshold = 0.90148\n")
+    trace = TraceStore(paths.trace_db)
+    for i in range(10):
+        rid = start(trace, f"u{i:02d}", f"question {i}")
+        trace.update_request(rid, score=0.1 + i / 20, classifier=version)
+    trace.add_step("u09", "draft", output={"drafts": ["d"], "kept": 0, "score": 0.3, "threshold": 0.5,
+                                           "escalate": False, "checks": [], "agreement": None, "reasons": []})
+    for i in range(12):  # the judge's reference answers and comparisons, scored high, newest of all
+        rid = f"j{i:02d}"
+        trace.start_request(rid, task="judge", messages=[{"role": "user", "content": f"[User request] {i}"}],
+                            params={}, parent_id="u00")
+        trace.update_request(rid, score=0.95, classifier=version)
+    trace.start_request("p1", task="chat", messages=[{"role": "user", "content": "run"}], params={}, kind="pipeline")
+    trace.update_request("p1", score=0.97, classifier=version)
+    trace.close()
+    result = cli("calibrate", "--escalate", "0.3", "--last", "10")
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads(paths.config_file.read_text())["routing"]
+    assert f"threshold {config['threshold']}: 3 of your last 10 scored requests (30%) would escalate;" in result.output
+    assert config["threshold"] < 0.95 and config["draft_threshold"] == 0.90148
+    assert (f"draft threshold not calibrated: 1 recent cascade draft(s) scored by {version}, at least 10 needed; "
+            f"routing.draft_threshold 0.90148 in {paths.config_file} left as it is") in result.output
+    assert "0 of 1 local drafts (0%) failed an answer check" in result.output
