@@ -23,6 +23,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from hybrid.draft_step import read_draft_step
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, set_config_value
-from hybrid.trace import RequestRecord, TraceStore
+from hybrid.trace import RequestRecord, StepRecord, TraceStore
 from hybrid.types import Message, Request
 
 if TYPE_CHECKING:
@@ -54,11 +55,15 @@ class LabelExample:
     answer: str | None
     label: int
     source: str
+    finish_reason: str | None = None
+    """Why the local model stopped writing ``answer`` (``length``: cut off), for the answer checks in training."""
 
     def to_line(self) -> dict:
         line = {"prompt": self.prompt, "label": self.label}
         if self.answer is not None:
             line["answer"] = self.answer
+        if self.finish_reason is not None:
+            line["finish_reason"] = self.finish_reason
         return line
 
 
@@ -69,16 +74,30 @@ class Answers:
 
     local: str | None
     frontier: str | None = None
+    finish_reason: str | None = None
+    """Why the local model stopped writing ``local`` (from its backend call), when the trace says."""
+    checks_fired: bool = False
+    """Whether ``local`` is a cascade draft whose answer checks fired."""
+
+
+def _finish_reason(calls: list[StepRecord], text: str | None) -> str | None:
+    """The finish reason of the local call that wrote ``text`` (the last call that did, else the last call)."""
+    outputs = [s.output for s in calls if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
+    wrote = [o for o in outputs if o.get("text") == text] or outputs
+    reason = wrote[-1].get("finish_reason") if wrote else None
+    return reason if isinstance(reason, str) else None
 
 
 def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
-    for step in trace.steps(record.id):
+    steps = trace.steps(record.id)
+    for i, step in enumerate(steps):
         found = read_draft_step(step.output) if step.kind == "draft" else None
         if found is not None:
-            return Answers(found.text, record.output if record.is_local is False else None)
+            return Answers(found.text, record.output if record.is_local is False else None,
+                           _finish_reason(steps[:i], found.text), bool(found.fired))
     if record.status == "done" and record.is_local:
-        return Answers(record.output)
+        return Answers(record.output, None, _finish_reason(steps, record.output))
     return Answers(None)
 
 
@@ -88,11 +107,9 @@ def check_labels(trace: TraceStore, skip: set[str], limit: int = CHECK_SCAN) -> 
     for record in trace.recent(limit):
         if record.id in skip:
             continue
-        for step in trace.steps(record.id):
-            found = read_draft_step(step.output) if step.kind == "draft" else None
-            if found is not None and found.fired:
-                examples.append(LabelExample(record.id, record.prompt, found.text, 1, "check"))
-                break
+        found = answers(trace, record)
+        if found.checks_fired:
+            examples.append(LabelExample(record.id, record.prompt, found.local, 1, "check", found.finish_reason))
     return examples
 
 
@@ -112,10 +129,11 @@ def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
         record = trace.get_request(request_id)
         if record is None:
             continue
-        answer = answers(trace, record).local
-        if answer is None:
+        found = answers(trace, record)
+        if found.local is None:
             continue  # a cloud answer's label says nothing about whether local would have done
-        examples.append(LabelExample(request_id, record.prompt, answer, 1 if label == "bad" else 0, source))
+        examples.append(LabelExample(request_id, record.prompt, found.local, 1 if label == "bad" else 0, source,
+                                     found.finish_reason))
     return examples + check_labels(trace, set(best))
 
 
@@ -127,6 +145,41 @@ class LearningOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     n_labels: int = 0
     labels_file: Path | None = None
+    notes: tuple[str, ...] = ()
+    """What the user should do next, e.g. recalibrate a configured threshold after a promotion."""
+
+
+SOURCE_WORDS = {"user": "your feedback", "judge": "the judge", "import": "imported labels",
+                "check": "failed answer checks"}
+
+
+def _one_kind(lines: list[dict], sources: list[str]) -> str | None:
+    """Why a held-out comparison is impossible when every label is of one kind; None when both kinds are there."""
+    from classifiers.data import label_kinds, parse_label
+
+    hard, good = label_kinds([parse_label(line) for line in lines])
+    if hard and good:
+        return None
+    counts = ", ".join(f"{n} from {SOURCE_WORDS.get(source, source)}"
+                       for source, n in sorted(Counter(sources).items(), key=lambda item: -item[1]))
+    kind, other = (("needed the frontier model", "some good answers (`hybrid feedback ID good`")
+                   if hard else ("was good enough locally", "some answers that needed the frontier model "
+                                 "(`hybrid feedback ID bad`"))
+    return (f'all {len(lines)} labels say "{kind}" ({counts}); held-out metrics need both kinds: label {other}, '
+            "`hybrid label --judge --budget 0.50`), or pass --force to train and promote without a comparison")
+
+
+def _threshold_notes(settings: Settings, paths: Paths, previous: str) -> tuple[str, ...]:
+    """After a promotion: the configured thresholds were set for ``previous`` and still override the new one's."""
+    routing = settings.routing
+    return tuple(
+        f"{key} {value} in {paths.config_file} was calibrated for the previous classifier ({previous}) and stays in "
+        f"use; once the new one has scored {MIN_CALIBRATION} requests, run `hybrid calibrate --escalate SHARE` again (or remove "
+        f"{key} to use the new classifier's own)"
+        for key, value in (("routing.threshold", routing.threshold), ("routing.draft_threshold",
+                                                                       routing.draft_threshold))
+        if value is not None
+    )
 
 
 def _stage_progress(progress: FractionProgress) -> Callable[[str, int, int], None]:
@@ -154,21 +207,31 @@ def train_from_trace(
     import classifiers
     from hybrid.runtime import open_trace
 
+    from hybrid.runtime import load_classifier, open_trace
+
     lines: list[dict] = []
+    sources: list[str] = []
     if from_trace:
         trace = open_trace(settings, paths)
         try:
-            lines += [e.to_line() for e in labels_from_trace(trace)]
+            examples = labels_from_trace(trace)
         finally:
             trace.close()
+        lines += [e.to_line() for e in examples]
+        sources += [e.source for e in examples]
     if labels is not None:
         lines += _read_label_lines(Path(labels))
+        sources += [str(labels)] * (len(lines) - len(sources))
     if not lines:
         raise HybridError(
             "no labels to train on: mark answers with `hybrid feedback ID good|bad` (or g/b in the TUI), "
             "run `hybrid label --judge --budget 0.50`, route in cascade mode (drafts that fail an answer check "
             "become labels), or pass --labels FILE"
         )
+    one_kind = _one_kind(lines, sources)
+    if one_kind is not None and not force:
+        raise HybridError(one_kind)
+    previous = load_classifier(settings, paths).version
     combined = paths.data_dir / "labels" / f"train-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
     combined.parent.mkdir(parents=True, exist_ok=True)
     combined.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
@@ -182,7 +245,8 @@ def train_from_trace(
         for name in ("auc", "apgr", "cpt50")
     }
     progress(1.0, "done")
-    return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined)
+    notes = _threshold_notes(settings, paths, previous) if result.promoted else ()
+    return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined, notes)
 
 
 def _read_label_lines(path: Path) -> list[dict]:

@@ -329,3 +329,62 @@ def test_calibrate_leaves_judge_requests_out_and_says_what_it_does_with_the_draf
     assert (f"draft threshold not calibrated: 1 recent cascade draft(s) scored by {version}, at least 10 needed; "
             f"routing.draft_threshold 0.90148 in {paths.config_file} left as it is") in result.output
     assert "0 of 1 local drafts (0%) failed an answer check" in result.output
+
+
+def cut_off_draft(trace, rid: str, prompt: str) -> None:
+    """A cascade request as the router logs it when the local draft ran out of tokens: its backend call ended
+    with finish_reason "length", the cut_off check fired, and the cloud answered."""
+    start(trace, rid, prompt)
+    text = f"Let us work it out step by step: {prompt} is"
+    trace.add_step(rid, "backend_call", backend="smollm2", output={"text": text, "finish_reason": "length"})
+    trace.add_step(rid, "draft", backend="smollm2", output={
+        "drafts": [text], "kept": 0, "score": 0.9, "threshold": 0.5, "escalate": True,
+        "checks": [{"name": "cut_off", "fired": True, "reason": "the draft stopped at the token limit"}],
+        "agreement": None, "reasons": []})
+    trace.add_step(rid, "backend_call", backend="sonnet", output={"text": "42", "finish_reason": "end_turn"})
+    trace.update_request(rid, status="done", is_local=False, backend="sonnet", output="42")
+
+
+def test_training_on_check_labels_alone_says_they_are_one_kind_and_keeps_finish_reason(tmp_path):
+    """The walkthrough: 34 drafts whose cut_off check fired were all the labels; training printed a +0.000
+    held-out verdict with AUC/APGR/CPT50 at 0.500. Now it says why no comparison is possible, and the label
+    rows it trains on keep the drafts' finish_reason (length) for the cascade's checks."""
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    for i in range(34):
+        cut_off_draft(router.trace, f"m{i:02d}", f"What is {i} * 17 + {i * 3}? Show your working.")
+    help_text = cli("train", "--help").output
+    assert "cascade drafts whose answer checks fired" in " ".join(help_text.split())
+    refused = cli("train", "--from-trace")
+    assert refused.exit_code == 1
+    assert ('all 34 labels say "needed the frontier model" (34 from failed answer checks); held-out metrics need '
+            "both kinds: label some good answers (`hybrid feedback ID good`, `hybrid label --judge --budget 0.50`), "
+            "or pass --force to train and promote without a comparison") in " ".join(refused.output.split())
+    assert "held-out APGR" not in refused.output and "0.500" not in refused.output
+    forced = cli("train", "--from-trace", "--force", "--base", "none")
+    assert forced.exit_code == 0, forced.output
+    assert "trained on 34 labels. no held-out comparison: all" in forced.output
+    assert "promoted anyway (force)" in forced.output and "held-out  " not in forced.output
+    (written,) = (Paths.resolve().data_dir / "labels").glob("train-*.jsonl")
+    rows = [json.loads(line) for line in written.read_text().splitlines()]
+    assert len(rows) == 34 and {(r["label"], r["finish_reason"]) for r in rows} == {(1, "length")}
+    assert all(r["answer"].startswith("Let us work it out") for r in rows)
+    good = router.complete(Request.from_prompt("Capital of France?"))
+    router.trace.add_feedback(good.request_id, "good")
+    labelled = {e.request_id: e for e in labels_from_trace(router.trace)}[good.request_id]
+    assert labelled.to_line()["finish_reason"] == "stop"
+
+
+def test_a_promotion_says_the_configured_threshold_was_calibrated_for_the_previous_classifier(tmp_path):
+    paths = Paths.resolve()
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[routing]\nthreshold = 0.22\n")
+    previous = load_classifier(load_settings(), paths).version
+    # Labels the shipped default ranks wrongly (longer is easy here), so the new classifier is promoted.
+    result = cli("train", "--labels", str(write_labels(tmp_path / "labels.jsonl", 0)), "--base", "none")
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output and "not promoted" not in result.output
+    assert (f"note: routing.threshold 0.22 in {paths.config_file} was calibrated for the previous classifier "
+            f"({previous}) and stays in use; once the new one has scored 10 requests, run `hybrid calibrate "
+            "--escalate SHARE` again (or remove routing.threshold to use the new classifier's own)") in result.output
+    assert "routing.draft_threshold" not in result.output
+    assert load_settings().routing.threshold == 0.22  # told, not changed
