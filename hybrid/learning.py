@@ -162,9 +162,10 @@ def _one_kind(lines: list[dict], sources: list[str]) -> str | None:
         return None
     counts = ", ".join(f"{n} from {SOURCE_WORDS.get(source, source)}"
                        for source, n in sorted(Counter(sources).items(), key=lambda item: -item[1]))
-    kind, other = (("needed the frontier model", "some good answers (`hybrid feedback ID good`")
-                   if hard else ("was good enough locally", "some answers that needed the frontier model "
-                                 "(`hybrid feedback ID bad`"))
+    if hard:
+        kind, other = "needed the frontier model", "some good answers (`hybrid feedback ID good`"
+    else:
+        kind, other = "was good enough locally", "some answers that needed the frontier model (`hybrid feedback ID bad`"
     return (f'all {len(lines)} labels say "{kind}" ({counts}); held-out metrics need both kinds: label {other}, '
             "`hybrid label --judge --budget 0.50`), or pass --force to train and promote without a comparison")
 
@@ -205,8 +206,6 @@ def train_from_trace(
 ) -> LearningOutcome:
     """Retrain on the trace's labels (and/or a label file); promote only if better unless ``force``."""
     import classifiers
-    from hybrid.runtime import open_trace
-
     from hybrid.runtime import load_classifier, open_trace
 
     lines: list[dict] = []

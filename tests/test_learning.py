@@ -60,7 +60,7 @@ def test_cascade_drafts_are_the_labelled_answer(tmp_path):
 
 
 def test_train_from_trace_labels_moves_the_router_scores(tmp_path):
-    router, backends = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
     for prompt in HARD:
         c = router.complete(Request.from_prompt(prompt))
         router.trace.add_feedback(c.request_id, "bad")
