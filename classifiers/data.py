@@ -134,6 +134,12 @@ def read_labels(path: Path) -> tuple[list[Example], list[LineError]]:
     return examples, errors
 
 
+def label_kinds(examples: list[Example]) -> tuple[int, int]:
+    """How many of ``examples`` needed the frontier model (target above 0.5), and how many were good locally."""
+    hard = sum(1 for e in examples if e.target > 0.5)
+    return hard, len(examples) - hard
+
+
 def in_holdout(group: str, share: float, seed: str = SPLIT_SEED) -> bool:
     """Whether a prompt id falls in a ``share``-sized holdout (stable, by hash)."""
     digest = hashlib.sha256(f"{seed}:holdout:{group}".encode()).digest()

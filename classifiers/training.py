@@ -5,7 +5,9 @@ it and the current classifier (see :func:`classifiers.store.resolve_current`)
 on the same held-out examples through the same scoring path the router uses,
 and makes the new one current (:func:`classifiers.store.promote_current`)
 only if its APGR, averaged over the modes the holdout covers, is higher,
-unless ``force=True``. With ``classifier.path`` configured, that file stays in
+unless ``force=True``. A mode whose held-out labels are all one kind is not
+compared (AUC and APGR need both); with no mode left, nothing is promoted
+unless ``force=True``, and the reason says why. With ``classifier.path`` configured, that file stays in
 use and the result says so.
 """
 
@@ -21,7 +23,7 @@ from hybrid.errors import ClassifierError
 from .blend import PROMPT_LENGTH_COLUMN, Design, choose_prompt_weight, fit
 from .calibrate import DEFAULT_ESCALATION_SHARE, calibrate_threshold
 from .card import examples_sha256, make_card, now_version
-from .data import SPLIT_SEED, Example, in_holdout, read_labels
+from .data import SPLIT_SEED, Example, in_holdout, label_kinds, read_labels
 from .difficulty import DifficultyModel
 from .embedding import StaticEmbedder
 from .evaluation import draft_scores, prompt_scores
@@ -73,14 +75,25 @@ def _split(
     return kept, held
 
 
-def _score(classifier: DifficultyModel, held: list[Example]) -> dict[str, RoutingMetrics]:
+def _comparable(held: list[Example]) -> dict[str, list[Example]]:
+    """The held-out examples of each mode whose labels hold both kinds: with one kind, AUC and APGR measure
+    nothing (every classifier scores 0.500), so that mode is not compared."""
+    modes = {"prompt": held, "draft": [e for e in held if e.answer is not None]}
+    return {mode: examples for mode, examples in modes.items() if all(label_kinds(examples))}
+
+
+def _score(classifier: DifficultyModel, modes: dict[str, list[Example]]) -> dict[str, RoutingMetrics]:
     from .evaluation import mode_report
 
-    out = {"prompt": mode_report("prompt", prompt_scores(classifier, held), held).model}
-    drafts = [e for e in held if e.answer is not None]
-    if drafts:
-        out["draft"] = mode_report("draft", draft_scores(classifier, drafts), drafts).model
-    return out
+    scorers = {"prompt": prompt_scores, "draft": draft_scores}
+    return {mode: mode_report(mode, scorers[mode](classifier, held), held).model for mode, held in modes.items()}
+
+
+def _one_kind(held: list[Example]) -> str:
+    hard, good = label_kinds(held)
+    kind = "needed the frontier model" if hard else "was good enough locally"
+    return (f"no held-out comparison: all {hard + good} held-out labels say the request {kind}, and AUC and APGR "
+            "need both kinds; ")
 
 
 def _training_section(base: str, labels: Path, train_ex: list[Example]) -> dict:
@@ -179,18 +192,22 @@ def train(
         card["draft_threshold_rule"] = f"calibrated to {share:.0%} escalations on the user's training drafts"
 
     progress("holdout", 0, 2)
-    new_metrics = _score(new, held_ex)
+    modes = _comparable(held_ex)
+    new_metrics = _score(new, modes)
     progress("holdout", 1, 2)
-    current_metrics = _score(old, held_ex)
+    current_metrics = _score(old, modes)
     progress("holdout", 2, 2)
     card["metrics"] = {
         "holdout": {m: r.as_dict() for m, r in new_metrics.items()},
         "holdout_current": {m: r.as_dict() for m, r in current_metrics.items()},
     }
     comparisons = tuple(ModeComparison(m, new_metrics[m], current_metrics[m]) for m in new_metrics)
-    gain = float(np.mean([c.new.apgr - c.current.apgr for c in comparisons]))
-    better = gain > 0
-    verdict = f"held-out APGR {'+' if gain >= 0 else ''}{gain:.3f} vs current {current.describe()}: "
+    if comparisons:
+        gain = float(np.mean([c.new.apgr - c.current.apgr for c in comparisons]))
+        better = gain > 0
+        verdict = f"held-out APGR {'+' if gain >= 0 else ''}{gain:.3f} vs current {current.describe()}: "
+    else:
+        better, verdict = False, _one_kind(held_ex)
 
     progress("write", 0, 1)
     path = write_artifact(out_dir, version, fitted.prompt_model, fitted.draft_model, card)

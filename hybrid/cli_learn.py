@@ -57,14 +57,18 @@ def classify(obj, input_path: Path, output_path: Path | None) -> None:
 
 @click.command()
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help='JSONL lines {"prompt", "answer"?, "label": 0|1} or {"prompt", "answer"?, "win": float}.')
-@click.option("--from-trace", is_flag=True, help="Also use the labels in the trace (feedback, judge).")
+              help='JSONL lines {"prompt", "answer"?, "finish_reason"?, "label": 0|1} or {"prompt", "answer"?, '
+                   '"win": float}.')
+@click.option("--from-trace", is_flag=True,
+              help="Also use the labels in the trace: your feedback, judge labels, and cascade drafts whose answer "
+                   "checks fired (label 1).")
 @click.option("--base", type=click.Choice(["default", "none"]), default="default", show_default=True,
               help="default: shipped training data plus yours; none: your labels only.")
 @click.option("--force", is_flag=True, help="Promote the new artifact even if it is not better on the holdout.")
 @click.pass_obj
 def train(obj, labels: Path | None, from_trace: bool, base: str, force: bool) -> None:
-    """Train a new classifier version; promote it only if it beats the current one on held-out labels."""
+    """Train a new classifier version; promote it only if it beats the current one on held-out labels (which need
+    labels of both kinds)."""
     from hybrid.learning import train_from_trace
 
     if labels is None and not from_trace:
@@ -74,12 +78,15 @@ def train(obj, labels: Path | None, from_trace: bool, base: str, force: bool) ->
         outcome = train_from_trace(obj.settings, obj.paths, update, labels=labels, from_trace=from_trace,
                                    base=base, force=force)
     click.echo(f"{outcome.version}: trained on {outcome.n_labels} labels. {outcome.reason}")
-    click.echo(f"  held-out  {'':8} {'AUC':>6} {'APGR':>6} {'CPT50':>6}")
+    if outcome.metrics:
+        click.echo(f"  held-out  {'':8} {'AUC':>6} {'APGR':>6} {'CPT50':>6}")
     for mode in ("prompt", "draft"):
         for which in ("new", "current"):
             values = [outcome.metrics.get(f"{mode} {name} {which}") for name in ("auc", "apgr", "cpt50")]
             if None not in values:
                 click.echo(f"  {mode:9} {which:8} " + " ".join(f"{v:6.3f}" for v in values))
+    for note in outcome.notes:
+        click.echo(f"note: {note}")
 
 
 @click.command(name="eval")
@@ -116,16 +123,23 @@ def eval_(obj, labels: Path, plot: Path | None) -> None:
               help="How many recent requests to calibrate on.")
 @click.pass_obj
 def calibrate(obj, share: float, last: int) -> None:
-    """Set routing.threshold so that SHARE of your recent traffic would escalate."""
-    from hybrid.learning import calibrate_from_trace
+    """Set routing.threshold (and, with 10 cascade drafts, routing.draft_threshold) so that SHARE of your recent
+    traffic would escalate; judge labelling's requests are not traffic."""
+    from hybrid.learning import MIN_CALIBRATION, calibrate_from_trace
 
     c = calibrate_from_trace(obj.settings, obj.paths, share, last=last)
     click.echo(f"threshold {c.threshold}: {_would_escalate(c.n_escalating, c.n_scores, share, 'scored requests')}; "
                f"written to {c.written_to} (routing.threshold)")
     if c.draft_threshold is not None:
         click.echo(f"draft threshold {c.draft_threshold}: "
-                   f"{_would_escalate(c.n_drafts_escalating, c.n_drafts, share, 'cascade drafts')} "
-                   "(routing.draft_threshold)")
+                   f"{_would_escalate(c.n_drafts_escalating, c.n_drafts, share, 'cascade drafts')}; "
+                   f"written to {c.written_to} (routing.draft_threshold)")
+    elif c.n_drafts or c.kept_draft_threshold is not None:
+        kept = (f"routing.draft_threshold {c.kept_draft_threshold} in {c.written_to} left as it is"
+                if c.kept_draft_threshold is not None else "routing.draft_threshold not set: the classifier's own "
+                "stays in use")
+        click.echo(f"draft threshold not calibrated: {c.n_drafts} recent cascade draft(s) scored by {c.version}, "
+                   f"at least {MIN_CALIBRATION} needed; {kept}")
     failing = c.check_failure_share
     if failing is not None:
         click.echo(f"{c.failed_checks} of {c.n_drafts} local drafts ({failing:.0%}) failed an answer check")

@@ -23,6 +23,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from hybrid.draft_step import read_draft_step
 from hybrid.errors import HybridError
 from hybrid.settings import Paths, Settings, set_config_value
-from hybrid.trace import RequestRecord, TraceStore
+from hybrid.trace import RequestRecord, StepRecord, TraceStore
 from hybrid.types import Message, Request
 
 if TYPE_CHECKING:
@@ -54,11 +55,15 @@ class LabelExample:
     answer: str | None
     label: int
     source: str
+    finish_reason: str | None = None
+    """Why the local model stopped writing ``answer`` (``length``: cut off), for the answer checks in training."""
 
     def to_line(self) -> dict:
         line = {"prompt": self.prompt, "label": self.label}
         if self.answer is not None:
             line["answer"] = self.answer
+        if self.finish_reason is not None:
+            line["finish_reason"] = self.finish_reason
         return line
 
 
@@ -69,16 +74,30 @@ class Answers:
 
     local: str | None
     frontier: str | None = None
+    finish_reason: str | None = None
+    """Why the local model stopped writing ``local`` (from its backend call), when the trace says."""
+    checks_fired: bool = False
+    """Whether ``local`` is a cascade draft whose answer checks fired."""
+
+
+def _finish_reason(calls: list[StepRecord], text: str | None) -> str | None:
+    """The finish reason of the local call that wrote ``text`` (the last call that did, else the last call)."""
+    outputs = [s.output for s in calls if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
+    wrote = [o for o in outputs if o.get("text") == text] or outputs
+    reason = wrote[-1].get("finish_reason") if wrote else None
+    return reason if isinstance(reason, str) else None
 
 
 def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
-    for step in trace.steps(record.id):
+    steps = trace.steps(record.id)
+    for i, step in enumerate(steps):
         found = read_draft_step(step.output) if step.kind == "draft" else None
         if found is not None:
-            return Answers(found.text, record.output if record.is_local is False else None)
+            return Answers(found.text, record.output if record.is_local is False else None,
+                           _finish_reason(steps[:i], found.text), bool(found.fired))
     if record.status == "done" and record.is_local:
-        return Answers(record.output)
+        return Answers(record.output, None, _finish_reason(steps, record.output))
     return Answers(None)
 
 
@@ -88,11 +107,9 @@ def check_labels(trace: TraceStore, skip: set[str], limit: int = CHECK_SCAN) -> 
     for record in trace.recent(limit):
         if record.id in skip:
             continue
-        for step in trace.steps(record.id):
-            found = read_draft_step(step.output) if step.kind == "draft" else None
-            if found is not None and found.fired:
-                examples.append(LabelExample(record.id, record.prompt, found.text, 1, "check"))
-                break
+        found = answers(trace, record)
+        if found.checks_fired:
+            examples.append(LabelExample(record.id, record.prompt, found.local, 1, "check", found.finish_reason))
     return examples
 
 
@@ -112,10 +129,11 @@ def labels_from_trace(trace: TraceStore) -> list[LabelExample]:
         record = trace.get_request(request_id)
         if record is None:
             continue
-        answer = answers(trace, record).local
-        if answer is None:
+        found = answers(trace, record)
+        if found.local is None:
             continue  # a cloud answer's label says nothing about whether local would have done
-        examples.append(LabelExample(request_id, record.prompt, answer, 1 if label == "bad" else 0, source))
+        examples.append(LabelExample(request_id, record.prompt, found.local, 1 if label == "bad" else 0, source,
+                                     found.finish_reason))
     return examples + check_labels(trace, set(best))
 
 
@@ -127,6 +145,42 @@ class LearningOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     n_labels: int = 0
     labels_file: Path | None = None
+    notes: tuple[str, ...] = ()
+    """What the user should do next, e.g. recalibrate a configured threshold after a promotion."""
+
+
+SOURCE_WORDS = {"user": "your feedback", "judge": "the judge", "import": "imported labels",
+                "check": "failed answer checks"}
+
+
+def _one_kind(lines: list[dict], sources: list[str]) -> str | None:
+    """Why a held-out comparison is impossible when every label is of one kind; None when both kinds are there."""
+    from classifiers.data import label_kinds, parse_label
+
+    hard, good = label_kinds([parse_label(line) for line in lines])
+    if hard and good:
+        return None
+    counts = ", ".join(f"{n} from {SOURCE_WORDS.get(source, source)}"
+                       for source, n in sorted(Counter(sources).items(), key=lambda item: -item[1]))
+    if hard:
+        kind, other = "needed the frontier model", "some good answers (`hybrid feedback ID good`"
+    else:
+        kind, other = "was good enough locally", "some answers that needed the frontier model (`hybrid feedback ID bad`"
+    return (f'all {len(lines)} labels say "{kind}" ({counts}); held-out metrics need both kinds: label {other}, '
+            "`hybrid label --judge --budget 0.50`), or pass --force to train and promote without a comparison")
+
+
+def _threshold_notes(settings: Settings, paths: Paths, previous: str) -> tuple[str, ...]:
+    """After a promotion: the configured thresholds were set for ``previous`` and still override the new one's."""
+    routing = settings.routing
+    return tuple(
+        f"{key} {value} in {paths.config_file} was calibrated for the previous classifier ({previous}) and stays in "
+        f"use; once the new one has scored {MIN_CALIBRATION} requests, run `hybrid calibrate --escalate SHARE` again (or remove "
+        f"{key} to use the new classifier's own)"
+        for key, value in (("routing.threshold", routing.threshold), ("routing.draft_threshold",
+                                                                       routing.draft_threshold))
+        if value is not None
+    )
 
 
 def _stage_progress(progress: FractionProgress) -> Callable[[str, int, int], None]:
@@ -152,23 +206,31 @@ def train_from_trace(
 ) -> LearningOutcome:
     """Retrain on the trace's labels (and/or a label file); promote only if better unless ``force``."""
     import classifiers
-    from hybrid.runtime import open_trace
+    from hybrid.runtime import load_classifier, open_trace
 
     lines: list[dict] = []
+    sources: list[str] = []
     if from_trace:
         trace = open_trace(settings, paths)
         try:
-            lines += [e.to_line() for e in labels_from_trace(trace)]
+            examples = labels_from_trace(trace)
         finally:
             trace.close()
+        lines += [e.to_line() for e in examples]
+        sources += [e.source for e in examples]
     if labels is not None:
         lines += _read_label_lines(Path(labels))
+        sources += [str(labels)] * (len(lines) - len(sources))
     if not lines:
         raise HybridError(
             "no labels to train on: mark answers with `hybrid feedback ID good|bad` (or g/b in the TUI), "
             "run `hybrid label --judge --budget 0.50`, route in cascade mode (drafts that fail an answer check "
             "become labels), or pass --labels FILE"
         )
+    one_kind = _one_kind(lines, sources)
+    if one_kind is not None and not force:
+        raise HybridError(one_kind)
+    previous = load_classifier(settings, paths).version
     combined = paths.data_dir / "labels" / f"train-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
     combined.parent.mkdir(parents=True, exist_ok=True)
     combined.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
@@ -182,7 +244,8 @@ def train_from_trace(
         for name in ("auc", "apgr", "cpt50")
     }
     progress(1.0, "done")
-    return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined)
+    notes = _threshold_notes(settings, paths, previous) if result.promoted else ()
+    return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined, notes)
 
 
 def _read_label_lines(path: Path) -> list[dict]:
@@ -198,6 +261,10 @@ def _read_label_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+MIN_CALIBRATION = 10
+"""The fewest recent scores (requests, or cascade drafts) a threshold is calibrated on."""
+
+
 @dataclass(frozen=True)
 class Calibration:
     threshold: float
@@ -205,12 +272,17 @@ class Calibration:
     share: float
     written_to: Path
     draft_threshold: float | None = None
+    """The ``routing.draft_threshold`` written, or None when there were too few drafts to calibrate it."""
     n_drafts: int = 0
     failed_checks: int = 0
     n_escalating: int = 0
     """How many of the ``n_scores`` recent scores are at or above ``threshold`` (scores tied at the edge all
     escalate, so this can differ from ``share * n_scores``)."""
     n_drafts_escalating: int = 0
+    version: str = ""
+    """The classifier whose scores were calibrated."""
+    kept_draft_threshold: float | None = None
+    """The ``routing.draft_threshold`` already in the config, left as it is when no draft threshold was written."""
 
     @property
     def check_failure_share(self) -> float | None:
@@ -218,10 +290,24 @@ class Calibration:
         return self.failed_checks / self.n_drafts if self.n_drafts else None
 
 
-def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[float], int]:
-    """Scores of the recent cascade drafts ``version`` assessed, and how many of them failed a check."""
+def traffic(trace: TraceStore, last: int) -> list[RequestRecord]:
+    """The user's ``last`` most recent routed requests, newest first: judge labelling's requests and pipeline
+    root spans are not traffic (:func:`hybrid.report.is_traffic`) and take no room in the window."""
+    from hybrid.report import is_traffic
+
+    limit = last
+    while True:
+        rows = trace.recent(limit)
+        kept = [r for r in rows if is_traffic(r)]
+        if len(kept) >= last or len(rows) < limit:
+            return kept[:last]
+        limit *= 2
+
+
+def recent_drafts(records: list[RequestRecord], trace: TraceStore, version: str) -> tuple[list[float], int]:
+    """Scores of the cascade drafts among ``records`` that ``version`` assessed, and how many failed a check."""
     scores, failed = [], 0
-    for record in trace.recent(last):
+    for record in records:
         if record.classifier != version:
             continue
         for step in trace.steps(record.id):
@@ -234,10 +320,11 @@ def recent_drafts(trace: TraceStore, last: int, version: str) -> tuple[list[floa
 
 
 def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last: int = 1000) -> Calibration:
-    """Set ``routing.threshold`` so ``share`` of the recent requests' scores would escalate.
+    """Set ``routing.threshold`` so ``share`` of the user's recent requests' scores would escalate.
 
-    With at least 10 recent cascade drafts, ``routing.draft_threshold`` is set the same way from their scores
-    (answer checks included), and the result says how many of the local model's drafts failed a check.
+    With at least ``MIN_CALIBRATION`` recent cascade drafts, ``routing.draft_threshold`` is set the same way from
+    their scores (answer checks included); with fewer, a configured one is left as it is. Judge labelling's
+    requests are not the user's traffic and are left out (:func:`traffic`).
     """
     from classifiers import calibrate_threshold, escalating, readable_threshold
     from hybrid.runtime import load_classifier, open_trace
@@ -245,24 +332,26 @@ def calibrate_from_trace(settings: Settings, paths: Paths, share: float, *, last
     classifier = load_classifier(settings, paths)
     trace = open_trace(settings, paths)
     try:
-        scores = [r.score for r in trace.recent(last) if r.score is not None and r.classifier == classifier.version]
-        drafts, failed = recent_drafts(trace, last, classifier.version)
+        records = traffic(trace, last)
+        scores = [r.score for r in records if r.score is not None and r.classifier == classifier.version]
+        drafts, failed = recent_drafts(records, trace, classifier.version)
     finally:
         trace.close()
-    if len(scores) < 10:
+    if len(scores) < MIN_CALIBRATION:
         raise HybridError(
-            f"only {len(scores)} recent requests were scored by {classifier.version}; route at least 10 "
-            "(e.g. `hybrid demo`) before calibrating"
+            f"only {len(scores)} recent requests were scored by {classifier.version}; route at least "
+            f"{MIN_CALIBRATION} (e.g. `hybrid demo`) before calibrating"
         )
     threshold = readable_threshold(scores, calibrate_threshold(scores, share))
     set_config_value(paths.config_file, "routing.threshold", threshold)
     draft_threshold = None
-    if len(drafts) >= 10:
+    if len(drafts) >= MIN_CALIBRATION:
         draft_threshold = readable_threshold(drafts, calibrate_threshold(drafts, share))
         set_config_value(paths.config_file, "routing.draft_threshold", draft_threshold)
     return Calibration(threshold, len(scores), share, paths.config_file, draft_threshold, len(drafts), failed,
                        escalating(scores, threshold),
-                       escalating(drafts, draft_threshold) if draft_threshold is not None else 0)
+                       escalating(drafts, draft_threshold) if draft_threshold is not None else 0,
+                       classifier.version, settings.routing.draft_threshold)
 
 
 # -- judge labelling -----------------------------------------------------------

@@ -94,17 +94,27 @@ class Checks:
                 f"{self.served_failed} of them still served locally")
 
 
+def is_traffic(record: RequestRecord) -> bool:
+    """Whether ``record`` is one of the user's routed requests: not a pipeline run's root span (its steps count)
+    and not judge labelling's own requests (``hybrid label --judge``: the frontier's reference answers and the
+    comparisons), which are labelling overhead, not traffic to route."""
+    return record.kind != "pipeline" and record.task != "judge"
+
+
 @dataclass(frozen=True)
 class Report:
     requests: int
-    """Routed requests (a pipeline's steps and subtasks each count; the run's own root span does not)."""
+    """The user's routed requests (:func:`is_traffic`: a pipeline's steps and subtasks each count; the run's own
+    root span and judge labelling's requests do not)."""
     done: int
     failed: int
     local: int
     spent: float
-    """What every request cost, answered or not: money spent on a failed request is spent."""
+    """What every request cost, answered or not (judge labelling included): money spent on a failed request is
+    spent."""
     frontier: float
-    """What the answered requests would have cost on the reference model; failed work saved nothing."""
+    """What the user's answered requests would have cost on the reference model; failed work saved nothing, and
+    judge labelling is a cost of routing, not something an all-frontier setup would pay."""
     checks: Checks
     quality: Quality
     caps: tuple[CapStatus, ...] = ()
@@ -232,6 +242,8 @@ def build_report(
     window: str | None = None,
 ) -> Report:
     records = [r for r in records if r.kind != "pipeline"]  # a run is its steps' requests, counted once there
+    judge = [r for r in records if not is_traffic(r)]
+    records = [r for r in records if is_traffic(r)]
     done = [r for r in records if r.status == "done"]
     statuses = Counter(r.status for r in records)
     reasons = [" ".join(r.reasons) for r in records]
@@ -242,7 +254,7 @@ def build_report(
         cancelled=statuses["cancelled"],
         unfinished=len(records) - len(done) - statuses["failed"] - statuses["cancelled"],
         local=sum(1 for r in done if r.is_local),
-        spent=sum(r.cost or 0.0 for r in records),
+        spent=sum(r.cost or 0.0 for r in records + judge),
         frontier=sum(r.frontier_cost or 0.0 for r in done),
         checks=tally_checks((bool(r.is_local), fired_checks(r, steps_of)) for r in done),
         quality=quality_of(records),
@@ -251,7 +263,7 @@ def build_report(
         private=sum(1 for text in reasons if "local-only:" in text and "redact:" not in text),
         since_s=since_s,
         window=window,
-        judge_spent=sum(r.cost or 0.0 for r in done if r.task == "judge"),
+        judge_spent=sum(r.cost or 0.0 for r in judge),
     )
 
 

@@ -144,3 +144,18 @@ def test_evaluate_reports_baselines_and_draws_the_curve(tmp_path):
     assert "classifier" in report.table() and "prompt_length" in report.table()
     png = plot_curve(report, tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_a_holdout_of_one_kind_is_no_comparison_and_promotes_nothing(tmp_path):
+    """All held-out labels "needed the frontier model": every classifier scores AUC/APGR 0.500 there, so training
+    says no comparison happened instead of printing a +0.000 verdict, and only --force promotes."""
+    out = tmp_path / "clf"
+    holdout = tmp_path / "holdout.jsonl"
+    holdout.write_text("".join(json.dumps({"prompt": p, "label": 1}) + "\n" for p in HARD[::5]))
+    result = train(write_labels(tmp_path / "labels.jsonl", 1), out, base="none", holdout_labels=holdout)
+    assert result.comparisons == () and not result.promoted
+    assert result.reason == ('no held-out comparison: all 5 held-out labels say the request needed the frontier '
+                             "model, and AUC and APGR need both kinds; not promoted, the current classifier stays")
+    assert not (out / POINTER).exists()
+    forced = train(write_labels(tmp_path / "labels.jsonl", 1), out, base="none", holdout_labels=holdout, force=True)
+    assert forced.promoted and "no held-out comparison" in forced.reason and "promoted anyway (force)" in forced.reason

@@ -60,7 +60,7 @@ def test_cascade_drafts_are_the_labelled_answer(tmp_path):
 
 
 def test_train_from_trace_labels_moves_the_router_scores(tmp_path):
-    router, backends = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
     for prompt in HARD:
         c = router.complete(Request.from_prompt(prompt))
         router.trace.add_feedback(c.request_id, "bad")
@@ -292,7 +292,99 @@ def test_calibrate_sets_the_draft_threshold_and_counts_drafts_that_failed_a_chec
     result = cli("calibrate", "--escalate", "0.2")
     assert result.exit_code == 0, result.output
     config = tomllib.loads(paths.config_file.read_text())["routing"]
-    assert f"draft threshold {config['draft_threshold']}: 4 of your last 20 cascade drafts (20%)" in result.output
+    assert (f"draft threshold {config['draft_threshold']}: 4 of your last 20 cascade drafts (20%) would escalate; "
+            f"written to {paths.config_file} (routing.draft_threshold)") in result.output
     assert "5 of 20 local drafts (25%) failed an answer check" in result.output
     assert "--escalate 0.25 would escalate all of them" in result.output
     assert load_settings().routing.draft_threshold == config["draft_threshold"] > 0.9
+
+
+def test_calibrate_leaves_judge_requests_out_and_says_what_it_does_with_the_draft_threshold(tmp_path):
+    """The walkthrough: after `hybrid label --judge`, 10 of calibrate's "last 11 scored requests" were the judge's
+    own, and the config's routing.draft_threshold was not mentioned. Judge requests and pipeline root spans are
+    not traffic; with one cascade draft the draft threshold is left as it is, and calibrate says so."""
+    settings, paths = load_settings(), Paths.resolve()
+    version = load_classifier(settings, paths).version
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[routing]\ndraft_threshold = 0.90148\n")
+    trace = TraceStore(paths.trace_db)
+    for i in range(10):
+        rid = start(trace, f"u{i:02d}", f"question {i}")
+        trace.update_request(rid, score=0.1 + i / 20, classifier=version)
+    trace.add_step("u09", "draft", output={"drafts": ["d"], "kept": 0, "score": 0.3, "threshold": 0.5,
+                                           "escalate": False, "checks": [], "agreement": None, "reasons": []})
+    for i in range(12):  # the judge's reference answers and comparisons, scored high, newest of all
+        rid = f"j{i:02d}"
+        trace.start_request(rid, task="judge", messages=[{"role": "user", "content": f"[User request] {i}"}],
+                            params={}, parent_id="u00")
+        trace.update_request(rid, score=0.95, classifier=version)
+    trace.start_request("p1", task="chat", messages=[{"role": "user", "content": "run"}], params={}, kind="pipeline")
+    trace.update_request("p1", score=0.97, classifier=version)
+    trace.close()
+    result = cli("calibrate", "--escalate", "0.3", "--last", "10")
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads(paths.config_file.read_text())["routing"]
+    assert f"threshold {config['threshold']}: 3 of your last 10 scored requests (30%) would escalate;" in result.output
+    assert config["threshold"] < 0.95 and config["draft_threshold"] == 0.90148
+    assert (f"draft threshold not calibrated: 1 recent cascade draft(s) scored by {version}, at least 10 needed; "
+            f"routing.draft_threshold 0.90148 in {paths.config_file} left as it is") in result.output
+    assert "0 of 1 local drafts (0%) failed an answer check" in result.output
+
+
+def cut_off_draft(trace, rid: str, prompt: str) -> None:
+    """A cascade request as the router logs it when the local draft ran out of tokens: its backend call ended
+    with finish_reason "length", the cut_off check fired, and the cloud answered."""
+    start(trace, rid, prompt)
+    text = f"Let us work it out step by step: {prompt} is"
+    trace.add_step(rid, "backend_call", backend="smollm2", output={"text": text, "finish_reason": "length"})
+    trace.add_step(rid, "draft", backend="smollm2", output={
+        "drafts": [text], "kept": 0, "score": 0.9, "threshold": 0.5, "escalate": True,
+        "checks": [{"name": "cut_off", "fired": True, "reason": "the draft stopped at the token limit"}],
+        "agreement": None, "reasons": []})
+    trace.add_step(rid, "backend_call", backend="sonnet", output={"text": "42", "finish_reason": "end_turn"})
+    trace.update_request(rid, status="done", is_local=False, backend="sonnet", output="42")
+
+
+def test_training_on_check_labels_alone_says_they_are_one_kind_and_keeps_finish_reason(tmp_path):
+    """The walkthrough: 34 drafts whose cut_off check fired were all the labels; training printed a +0.000
+    held-out verdict with AUC/APGR/CPT50 at 0.500. Now it says why no comparison is possible, and the label
+    rows it trains on keep the drafts' finish_reason (length) for the cascade's checks."""
+    router, _ = home_router(tmp_path, classifier=FixedClassifier(0.1))
+    for i in range(34):
+        cut_off_draft(router.trace, f"m{i:02d}", f"What is {i} * 17 + {i * 3}? Show your working.")
+    help_text = cli("train", "--help").output
+    assert "cascade drafts whose answer checks fired" in " ".join(help_text.split())
+    refused = cli("train", "--from-trace")
+    assert refused.exit_code == 1
+    assert ('all 34 labels say "needed the frontier model" (34 from failed answer checks); held-out metrics need '
+            "both kinds: label some good answers (`hybrid feedback ID good`, `hybrid label --judge --budget 0.50`), "
+            "or pass --force to train and promote without a comparison") in " ".join(refused.output.split())
+    assert "held-out APGR" not in refused.output and "0.500" not in refused.output
+    forced = cli("train", "--from-trace", "--force", "--base", "none")
+    assert forced.exit_code == 0, forced.output
+    assert "trained on 34 labels. no held-out comparison: all" in forced.output
+    assert "promoted anyway (force)" in forced.output and "held-out  " not in forced.output
+    (written,) = (Paths.resolve().data_dir / "labels").glob("train-*.jsonl")
+    rows = [json.loads(line) for line in written.read_text().splitlines()]
+    assert len(rows) == 34 and {(r["label"], r["finish_reason"]) for r in rows} == {(1, "length")}
+    assert all(r["answer"].startswith("Let us work it out") for r in rows)
+    good = router.complete(Request.from_prompt("Capital of France?"))
+    router.trace.add_feedback(good.request_id, "good")
+    labelled = {e.request_id: e for e in labels_from_trace(router.trace)}[good.request_id]
+    assert labelled.to_line()["finish_reason"] == "stop"
+
+
+def test_a_promotion_says_the_configured_threshold_was_calibrated_for_the_previous_classifier(tmp_path):
+    paths = Paths.resolve()
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[routing]\nthreshold = 0.22\n")
+    previous = load_classifier(load_settings(), paths).version
+    # Labels the shipped default ranks wrongly (longer is easy here), so the new classifier is promoted.
+    result = cli("train", "--labels", str(write_labels(tmp_path / "labels.jsonl", 0)), "--base", "none")
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output and "not promoted" not in result.output
+    assert (f"note: routing.threshold 0.22 in {paths.config_file} was calibrated for the previous classifier "
+            f"({previous}) and stays in use; once the new one has scored 10 requests, run `hybrid calibrate "
+            "--escalate SHARE` again (or remove routing.threshold to use the new classifier's own)") in result.output
+    assert "routing.draft_threshold" not in result.output
+    assert load_settings().routing.threshold == 0.22  # told, not changed

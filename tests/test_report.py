@@ -63,16 +63,16 @@ def trace(tmp_path):
 def test_report_numbers_match_the_hand_built_trace(trace):
     caps = BudgetGuard(BudgetSettings(daily=0.05, backends={"sonnet": {"monthly": 0.012}}), trace).status()
     report = report_from_trace(trace, caps, since_s=7 * 86400, now=NOW + 1)
-    assert (report.requests, report.done, report.failed, report.local) == (11, 10, 1, 7)
-    assert report.spent == pytest.approx(0.012) and report.frontier == pytest.approx(0.027)
-    assert report.saved == pytest.approx(0.015)
+    assert (report.requests, report.done, report.failed, report.local) == (10, 9, 1, 7)  # r11 is the judge's
+    assert report.spent == pytest.approx(0.012) and report.frontier == pytest.approx(0.026)
+    assert report.saved == pytest.approx(0.014)
     assert (report.checks.checked, report.checks.failed, report.checks.served_failed) == (3, 2, 1)
     assert report.quality == Quality(good=2, bad=1)
     assert report.degraded == 1 and report.judge_spent == pytest.approx(0.001)
     low, high = wilson(2, 3)
     assert report.lines() == [
-        "11 requests in the last 1w: 10 answered (7 locally, 70%), 1 failed",
-        "spent $0.0120 vs $0.0270 all-frontier: saved $0.0150 (56%), at this cost in quality:",
+        "10 requests in the last 1w: 9 answered (7 locally, 78%), 1 failed",
+        "spent $0.0120 vs $0.0260 all-frontier: saved $0.0140 (54%), at this cost in quality:",
         "  answer checks: 2/3 local answers failed a check (67%): cut_off 2; 1 of them still served locally",
         f"  quality retained 67% of local answers judged good (n=3, 95% CI {low:.0%}-{high:.0%})",
         "judge labelling spent $0.0010 (included above)",
@@ -278,3 +278,21 @@ def test_logs_tree_shows_control_characters_as_pictures_and_the_feedback():
     assert result.exit_code == 0, result.output
     assert "'Red ␛[31mALERT␛[0m nul:␀\\nend'" in result.output and "\x1b" not in result.output
     assert "\\x1b" not in result.output and "feedback=bad" in result.output.splitlines()[0]
+
+
+def test_judge_labelling_leaves_the_request_counts_and_shares_as_they_were(tmp_path):
+    """Judging (the frontier's reference answers and the comparisons, task "judge") is spent money, not traffic:
+    the head line's answered/locally share stays what it was before judging; spent grows by the judge's cost."""
+    store = TraceStore(tmp_path / "t.db")
+    for i in range(4):
+        add(store, f"u{i}", local=i < 3, cost=0.0 if i < 3 else 0.002, frontier=0.002)
+    before = report_from_trace(store).lines()
+    for i in range(6):
+        add(store, f"j{i}", local=False, cost=0.0005, frontier=0.0005, task="judge")
+    add(store, "jf", local=False, cost=0.0001, frontier=0.0, task="judge", status="failed")
+    after = report_from_trace(store).lines()
+    store.close()
+    assert before[0] == after[0] == "4 requests in the trace: 4 answered (3 locally, 75%), 0 failed"
+    assert before[1] == "spent $0.0020 vs $0.0080 all-frontier: saved $0.0060 (75%), at this cost in quality:"
+    assert after[1] == "spent $0.0051 vs $0.0080 all-frontier: saved $0.0029 (36%), at this cost in quality:"
+    assert "judge labelling spent $0.0031 (included above)" in after
