@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
+from pydantic_core import from_json
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -188,7 +188,7 @@ class Server:
     def _record_refused(self, api: Api, raw: bytes, headers: Any, error: ApiError) -> str | None:
         """Trace a request refused before the router saw it as a ``failed`` row; None for a body that is not JSON."""
         try:
-            body = json.loads(raw)
+            body = from_json(raw)  # the JSON parser the API models use: what it refuses is not traced either
         except ValueError:
             return None
         self.metrics.refused(api.name)
