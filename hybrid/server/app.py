@@ -195,8 +195,9 @@ class Server:
         body = body if isinstance(body, dict) else {}
         given = body.get("messages")
         messages = [m for m in given if isinstance(m, dict)] if isinstance(given, list) else []
-        hints = routing_hints(*(v if isinstance(v, str) else None for v in (body.get("task"), body.get("parent_id"))),
-                              headers)
+        task, parent_id = body.get("task"), body.get("parent_id")
+        hints = routing_hints(task if isinstance(task, str) else None,
+                              parent_id if isinstance(parent_id, str) else None, headers)
         model = body.get("model")
         request_id, started = new_id(), time.perf_counter()
         self.trace.start_request(request_id, task=hints["task"], messages=messages, params={},
