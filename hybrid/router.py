@@ -581,4 +581,5 @@ class _Run:
             cached=final.cached,
             finish_reason=final.finish_reason,
             notes=tuple(notes),
+            answer_usage=final.usage,  # what the client is told it used: the answering call's tokens alone
         )

@@ -135,7 +135,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Completion:
-    """The answer to a request, with what it took to produce it."""
+    """The answer to a request, with what it took to produce it.
+
+    ``usage`` and ``cost`` count every backend call the request made (a cascade's rejected drafts, a failed
+    attempt); ``answer_usage`` is the tokens of the call that wrote ``text`` alone (a cache hit's: the cached
+    call's), what an API client prices at ``model``'s rates. It defaults to ``usage`` (a single call).
+    """
 
     request_id: str
     text: str
@@ -148,6 +153,11 @@ class Completion:
     cached: bool = False
     finish_reason: str | None = None
     notes: tuple[str, ...] = ()
+    answer_usage: Usage | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer_usage is None:
+            object.__setattr__(self, "answer_usage", self.usage)
 
 
 @runtime_checkable

@@ -113,7 +113,7 @@ def test_task_header_and_body_hints_route_by_rule(routed):
     ({"messages": user("hi"), "n": 2}, 400, "n > 1 (several choices) is not supported"),
     ({"messages": user("hi"), "tools": [{"type": "function"}]}, 400, "tools (function calling) is not supported"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, 400,
-     "'image_url' content parts (only text is) is not supported"),
+     "messages[0].content: 'image_url' parts are not supported (only 'text' parts are); fix: send the text only"),
     ({"messages": user("hi"), "frobnicate": 1}, 400, "unrecognized request argument supplied: frobnicate"),
     ({"model": "gpt-4o", "messages": user("hi")}, 404, "the model 'gpt-4o' does not exist"),
     ({"messages": user("\ud800"), "stream": True}, 400, "not valid JSON: unexpected end of hex escape"),
@@ -131,7 +131,7 @@ def test_bad_chat_requests_get_a_4xx_in_openai_shape(routed, body, status, fragm
     ({"model": "hybrid", "max_tokens": 5, "messages": user("hi"), "tools": []}, None),
     ({"model": "hybrid", "max_tokens": 5, "messages": user("hi"), "tools": [{"name": "x"}]}, "tools (tool use)"),
     ({"model": "hybrid", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image"}]}]},
-     "'image' content blocks"),
+     "messages[0].content: 'image' blocks are not supported (only 'text' blocks are); fix: send the text only"),
     ({"model": "hybrid", "max_tokens": 5, "messages": user("hi"), "temperature": 1.5}, "temperature"),
 ])
 def test_bad_messages_requests_get_400_in_anthropic_shape(routed, body, fragment):
@@ -195,12 +195,17 @@ def test_a_full_local_queue_answers_429_with_retry_after_and_frees_up(tmp_path):
         r = client.post(base + CHAT, json={"messages": user("b")})
         assert r.status_code == 429 and r.headers["retry-after"] == "3"
         assert r.json()["error"]["type"] == "rate_limit_error"
+        message = "smollm2 is busy: its queue of 1 is full; retry in 3 s (server.queue_size)"
+        assert r.json()["error"]["message"] == message
         row = trace.get_request(r.headers["x-hybrid-request-id"])
-        assert row.status == "cancelled" and "the server is busy: smollm2's queue is full" in row.error
+        assert (row.status, row.error) == ("failed", message)  # the server refused it; nobody cancelled anything
         gated.gate.set()
         first.join(5)
         assert client.post(base + CHAT, json={"messages": user("c")}).status_code == 200
-        assert 'hybrid_rejected_total{backend="smollm2"} 1.0' in client.get(base + "/metrics").text
+        metrics = client.get(base + "/metrics").text
+        assert 'hybrid_rejected_total{backend="smollm2"} 1.0' in metrics  # counted once, as rejected
+        assert 'outcome="cancelled"' not in metrics and 'outcome="failed"' not in metrics
+        assert 'hybrid_requests_total{api="openai",backend="smollm2",outcome="done"} 2.0' in metrics
 
 
 def test_a_client_that_disconnects_cancels_its_request(tmp_path):

@@ -87,7 +87,8 @@ def test_every_cloud_fault_is_answered_by_the_fallback_or_failed_clearly(cloud_r
     if not stream:
         # a whole reply shows nothing until it is complete: the broken cloud answer is dropped, the local one sent
         assert (status, text, error) == (200, LOCAL, {})
-        assert (row.status, row.backend, row.fallback, row.output, row.cost) == ("done", "smollm2", True, LOCAL, 0.0)
+        assert (row.status, row.backend, row.fallback, row.output) == ("done", "smollm2", True, LOCAL)
+        assert row.cost > 0  # the cloud call cut mid-answer was billed: the request's cost counts it
         assert "fallback" in kinds and PARTIAL not in text
         return
     # the cloud's text had reached the client: the stream fails clearly and the local answer is never glued on

@@ -17,13 +17,15 @@ from hybrid.events import Done, Failed, TextDelta
 from hybrid.server.common import (
     ApiError,
     Call,
+    answer_usage,
     api_error_for,
+    check_prompt,
     decision_info,
     dumps,
     make_call,
+    only_text,
     read_body_as,
     reject_unsupported,
-    unsupported,
 )
 from hybrid.types import Completion, Message
 
@@ -92,7 +94,7 @@ def _text(blocks: str | list[Block], where: str) -> str:
         return blocks
     for block in blocks:
         if block.type != "text" or block.text is None:
-            raise unsupported(f"{block.type!r} content blocks (only text is)", f"see {where}")
+            raise only_text(where, block.type, "block")
     return "".join(block.text or "" for block in blocks)
 
 
@@ -100,6 +102,7 @@ def parse(raw: bytes, headers: Mapping[str, str], backends: Mapping[str, Any]) -
     body = read_body_as(MessagesBody, raw)
     body.check_supported()
     messages = [Message(m.role, _text(m.content, f"messages[{i}].content")) for i, m in enumerate(body.messages)]
+    check_prompt(messages)
     if body.system:
         messages.insert(0, Message("system", _text(body.system, "system")))
     return make_call(body, messages, max_tokens=body.max_tokens, temperature=body.temperature or 0.0,
@@ -112,9 +115,13 @@ def message_body(call: Call, c: Completion) -> dict[str, Any]:
         "id": f"msg_{c.request_id}", "type": "message", "role": "assistant", "model": call.model,
         "content": [{"type": "text", "text": c.text}],
         "stop_reason": STOP_REASONS.get(c.finish_reason or "stop", "end_turn"), "stop_sequence": None,
-        "usage": {"input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens},
-        "x_hybrid": decision_info(c),
+        "usage": usage(c), "x_hybrid": decision_info(c),
     }
+
+
+def usage(c: Completion) -> dict[str, int]:
+    u = answer_usage(c)
+    return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
 
 
 def _event(name: str, payload: dict[str, Any]) -> str:
@@ -140,8 +147,7 @@ async def stream(call: Call, request_id: str, events: AsyncIterator[Any]) -> Asy
                 "type": "message_delta",
                 "delta": {"stop_reason": STOP_REASONS.get(c.finish_reason or "stop", "end_turn"),
                           "stop_sequence": None},
-                "usage": {"input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens},
-                "x_hybrid": decision_info(c)})
+                "usage": usage(c), "x_hybrid": decision_info(c)})
             yield _event("message_stop", {"type": "message_stop"})
             return
         elif isinstance(event, Failed):

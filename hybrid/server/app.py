@@ -5,18 +5,24 @@ parse it with the API's pydantic model, start the router in a worker thread and 
 its first event (the decision). Only then is the HTTP status known: a 4xx for a request
 the router refuses, 429 when the local model's queue is full, else 200 with the answer
 or its stream. A client that disconnects cancels its request.
+
+A body the server refuses itself (an unsupported feature, a bad field, an unknown model, no
+user text) still ends in the trace, as a ``failed`` row with the error; only a body that is not
+JSON at all, too large, too slow, or sent without the token leaves no row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
 from typing import Any
 
+from pydantic_core import from_json
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -28,9 +34,10 @@ from hybrid.events import Decided, Done, Failed, TextDelta
 from hybrid.server import anthropic_api, openai_api
 from hybrid.server.auth import TokenCheck
 from hybrid.server.bridge import Bridge, EventSource, Rejected, Run, ServerFault
-from hybrid.server.common import ApiError, api_error_for, dumps, model_ids
-from hybrid.server.metrics import Metrics
+from hybrid.server.common import ApiError, api_error_for, dumps, model_ids, routing_hints
+from hybrid.server.metrics import MeteredTrace, Metrics
 from hybrid.settings import ServerSettings
+from hybrid.trace import new_id
 
 JSON = "application/json"
 CREATED = 1_735_689_600  # 2025-01-01, the "created" date /v1/models reports
@@ -105,10 +112,14 @@ class Server:
         self.settings = settings
         self.metrics = Metrics()
         self.auth = TokenCheck(settings.token)
+        self.trace = router.trace
+        # the metrics count each backend call's tokens and cost as the router traces it (until shutdown)
+        router.trace = MeteredTrace(self.trace, self.metrics)  # type: ignore[attr-defined]
+        self._durable = _grouped_flush(self.trace)
         self.bridge = Bridge(router, local, workers=settings.workers, queue_size=settings.queue_size,
                              event_timeout_s=settings.event_timeout_s,
                              on_queue=lambda name, n: self.metrics.queued.labels(name).set(n),
-                             durable=_grouped_flush(router.trace))
+                             durable=self._durable, retry_after_s=settings.retry_after_s)
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", partial(self.answer, OPENAI), methods=["POST"]),
@@ -125,8 +136,11 @@ class Server:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        yield
-        self.bridge.close()
+        try:
+            yield
+        finally:
+            self.bridge.close()
+            self.router.trace = self.trace  # type: ignore[attr-defined]  # Router.close closes its own store
 
     def _check_token(self, request: Request) -> None:
         if not self.auth.allows(request.headers):
@@ -138,20 +152,21 @@ class Server:
         try:
             self._check_token(request)
             raw = await read_body(request, self.settings.max_body_bytes, self.settings.read_timeout_s)
-            call = api.wire.parse(raw, request.headers, self.router.backends)
         except ApiError as e:
             return api.error(e)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody will read it
-        run, first = await self.bridge.start(call.request, partial(self.metrics.observe, api.name),
-                                             buffered=not call.stream)
+        try:
+            call = api.wire.parse(raw, request.headers, self.router.backends)
+        except ApiError as e:
+            request_id = await asyncio.to_thread(self._record_refused, api, raw, request.headers, e)
+            return api.error(e, **({"x-hybrid-request-id": request_id} if request_id else {}))
+        run, first = await self.bridge.start(call.request, self.metrics.request(api.name), buffered=not call.stream)
         if isinstance(first, Rejected):
-            await run.result()  # the router has ended the cancelled request (and traced it) before we answer
-            self.metrics.rejected.labels(first.decided.decision.target).inc()
-            retry = str(self.settings.retry_after_s)
-            return api.error(ApiError("rate_limit", f"{first.decided.decision.target} is busy: its queue of "
-                                      f"{self.settings.queue_size} is full; retry in {retry} s (server.queue_size)",
-                                      headers={"retry-after": retry}), **{"x-hybrid-request-id": run.request_id})
+            await run.result()  # the router has ended the refused request (and traced it) before we answer
+            retry = str(first.error.retry_after_s)
+            return api.error(ApiError("rate_limit", str(first.error), headers={"retry-after": retry}),
+                             **{"x-hybrid-request-id": run.request_id})
         if isinstance(first, Failed):
             return self._failed(api, first, run)
         headers = {"x-hybrid-request-id": run.request_id}
@@ -169,6 +184,32 @@ class Server:
                                      headers={**headers, "cache-control": "no-cache"})
         c = head[-1].completion
         return Response(dumps(api.body(call, c)), 200, {**headers, "x-hybrid-backend": c.backend}, JSON)
+
+    def _record_refused(self, api: Api, raw: bytes, headers: Any, error: ApiError) -> str | None:
+        """Trace a request refused before the router saw it as a ``failed`` row; None for a body that is not JSON."""
+        try:
+            body = from_json(raw)  # the JSON parser the API models use: what it refuses is not traced either
+        except ValueError:
+            return None
+        self.metrics.refused(api.name)
+        body = body if isinstance(body, dict) else {}
+        given = body.get("messages")
+        messages = [m for m in given if isinstance(m, dict)] if isinstance(given, list) else []
+        task, parent_id = body.get("task"), body.get("parent_id")
+        hints = routing_hints(task if isinstance(task, str) else None,
+                              parent_id if isinstance(parent_id, str) else None, headers)
+        model = body.get("model")
+        request_id, started = new_id(), time.perf_counter()
+        self.trace.start_request(request_id, task=hints["task"], messages=messages, params={},
+                                 metadata={"client_model": model} if isinstance(model, str) else {},
+                                 parent_id=hints["parent_id"])
+        self.trace.add_step(request_id, "request", input={"messages": messages, "task": hints["task"]})
+        self.trace.add_step(request_id, "error", error=error.message,
+                            output={"type": "refused", "status": error.status, "api": api.name})
+        self.trace.update_request(request_id, status="failed", error=error.message,
+                                  latency_s=time.perf_counter() - started)
+        self._durable()  # committed before the client sees the refusal, as an answered request's rows are
+        return request_id
 
     @staticmethod
     async def _until_text(first: Any, run: Run) -> list[Any]:

@@ -7,14 +7,16 @@ the request and traces it as cancelled.
 
 Admission: each local model takes at most ``queue_size`` requests at once (running or
 waiting for it). The worker checks right after the router's ``Decided`` event, before the
-backend is called; a full queue cancels the run and the server answers 429 with Retry-After.
+backend is called; a full queue ends the run with ``QueueFull`` thrown into the router's
+event generator (the router traces it as ``failed``: the server refused it, nobody cancelled)
+and the server answers 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,18 +34,29 @@ class EventSource(Protocol):
 
     def run(
         self, request: Request, *, cancel: threading.Event | None = None, buffered: bool = False
-    ) -> Iterator[Event]: ...
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """The decided local model's queue was full: the request was cancelled before any backend call."""
-
-    decided: Decided
+    ) -> Generator[Event, None, None]: ...
 
 
 class ServerFault(HybridError):
     """Something inside the server broke while a request ran (a bug, or the router went silent)."""
+
+
+class QueueFull(HybridError):
+    """The server refused a request: the local model it was routed to had ``server.queue_size`` requests already."""
+
+    def __init__(self, backend: str, queue_size: int, retry_after_s: int) -> None:
+        super().__init__(f"{backend} is busy: its queue of {queue_size} is full; retry in {retry_after_s} s "
+                         "(server.queue_size)")
+        self.backend = backend
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The decided local model's queue was full: the request ended (traced as failed) before any backend call."""
+
+    decided: Decided
+    error: QueueFull
 
 
 class Admission:
@@ -132,8 +145,10 @@ class Bridge:
 
     def __init__(self, router: EventSource, local: list[str], *, workers: int, queue_size: int,
                  event_timeout_s: float, on_queue: Callable[[str, int], None],
-                 durable: Callable[[], None] = lambda: None) -> None:
+                 durable: Callable[[], None] = lambda: None, retry_after_s: int = 2) -> None:
         self._router = router
+        self._queue_size = queue_size
+        self._retry_after_s = retry_after_s
         self._durable = durable
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hybrid-request")
         self._admission = Admission(local, queue_size, on_queue)
@@ -155,14 +170,17 @@ class Bridge:
     def _drive(self, run: Run, request: Request, observe: Callable[[Event], None], buffered: bool) -> None:
         admitted: str | None = None
         try:
-            for event in self._router.run(request, cancel=run.cancel, buffered=buffered):
+            events = self._router.run(request, cancel=run.cancel, buffered=buffered)
+            for event in events:
                 observe(event)
                 if isinstance(event, Decided) and admitted is None and not run.cancel.is_set():
                     if not self._admission.enter(event.decision.target):
-                        run.cancel.cancel(f"the server is busy: {event.decision.target}'s queue is full (server.queue_size)")
-                        run.emit(Rejected(event))
-                        continue
-                    admitted = event.decision.target
+                        full = QueueFull(event.decision.target, self._queue_size, self._retry_after_s)
+                        run.emit(Rejected(event, full))
+                        event = events.throw(full)  # the router ends the request as failed and yields its Failed
+                        observe(event)
+                    else:
+                        admitted = event.decision.target
                 if isinstance(event, Done | Failed):
                     self._durable()  # the request's trace rows are committed before its client sees the end
                 run.emit(event)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from hybrid.errors import BackendError, BackendUnavailable, ContextOverflow, HybridError, RequestError
 from hybrid.privacy import LOCAL_ONLY_HEADER, BadFlag, parse_flag
 from hybrid.sticky import conversation_from
-from hybrid.types import Completion, Message, Request
+from hybrid.types import Completion, Message, Request, Usage
 
 Kind = Literal[
     "invalid_request", "context_length", "unsupported", "auth", "not_found", "no_route", "too_large", "timeout",
@@ -76,6 +76,23 @@ def validation_error(e: ValidationError) -> ApiError:
 
 def unsupported(feature: str, hint: str = "") -> ApiError:
     return ApiError("unsupported", f"{feature} is not supported by hybrid{'; ' + hint if hint else ''}")
+
+
+def only_text(where: str, kind: str, noun: str) -> ApiError:
+    """A 400 for a content block or part that is not text (an image, a document, a tool result)."""
+    return ApiError("unsupported", f"{where}: {kind!r} {noun}s are not supported (only 'text' {noun}s are); "
+                                   "fix: send the text only", param=where)
+
+
+def check_prompt(messages: list[Message]) -> None:
+    """A 400 in the API's terms (not the CLI's) when there is no user text to answer; indexes are ``messages``'."""
+    last = next((i for i in reversed(range(len(messages))) if messages[i].role == "user"), None)
+    if last is None:
+        raise ApiError("invalid_request", "no user message with text in messages; fix: end messages with a user "
+                                          "message holding the text to answer", param="messages")
+    if not messages[last].content.strip():
+        raise ApiError("invalid_request", f"messages[{last}].content is empty; fix: put the text to answer in it",
+                       param=f"messages[{last}].content")
 
 
 def read_body_as(model: type[M], raw: bytes) -> M:
@@ -161,8 +178,16 @@ def routing_hints(task: str | None, parent_id: str | None, headers: Mapping[str,
             "parent_id": parent_id or headers.get("x-hybrid-parent") or None}
 
 
+def answer_usage(c: Completion) -> Usage:
+    """The tokens of the call that wrote the answer: what the client's ``usage`` says."""
+    return c.answer_usage or c.usage
+
+
 def decision_info(c: Completion) -> dict[str, Any]:
+    """``x_hybrid``: where the answer came from and what the whole request took (``cost_usd`` and ``total_usage``
+    count every backend call, a cascade's rejected drafts included; the reply's ``usage`` is the answer's alone)."""
     return {"request_id": c.request_id, "backend": c.backend, "model": c.model, "cost_usd": c.cost,
+            "total_usage": {"input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens},
             "latency_s": c.latency_s, "cached": c.cached, "decision": asdict(c.decision)}
 
 

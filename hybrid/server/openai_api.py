@@ -18,10 +18,13 @@ from hybrid.events import Done, Failed, TextDelta
 from hybrid.server.common import (
     ApiError,
     Call,
+    answer_usage,
     api_error_for,
+    check_prompt,
     decision_info,
     dumps,
     make_call,
+    only_text,
     read_body_as,
     reject_unsupported,
     unsupported,
@@ -138,7 +141,7 @@ def _message(i: int, m: ChatMessage) -> Message:
     if isinstance(content, list):
         for part in content:
             if part.type != "text" or part.text is None:
-                raise unsupported(f"{part.type!r} content parts (only text is)", f"see messages[{i}].content")
+                raise only_text(f"messages[{i}].content", part.type, "part")
         content = "".join(part.text or "" for part in content)
     return Message("system" if m.role == "developer" else m.role, content or "")
 
@@ -146,8 +149,10 @@ def _message(i: int, m: ChatMessage) -> Message:
 def parse(raw: bytes, headers: Mapping[str, str], backends: Mapping[str, Any]) -> Call:
     body = read_body_as(ChatBody, raw)
     body.check_supported()
+    messages = [_message(i, m) for i, m in enumerate(body.messages)]
+    check_prompt(messages)
     return make_call(
-        body, [_message(i, m) for i, m in enumerate(body.messages)],
+        body, messages,
         max_tokens=body.max_completion_tokens or body.max_tokens or 256,
         temperature=0.0 if body.temperature is None else body.temperature, metadata=body.metadata or {},
         headers=headers, backends=backends,
@@ -160,8 +165,8 @@ def finish_reason(c: Completion) -> str:
 
 
 def usage(c: Completion) -> dict[str, int]:
-    return {"prompt_tokens": c.usage.input_tokens, "completion_tokens": c.usage.output_tokens,
-            "total_tokens": c.usage.total_tokens}
+    u = answer_usage(c)
+    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens}
 
 
 def completion_body(call: Call, c: Completion) -> dict[str, Any]:
