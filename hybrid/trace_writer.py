@@ -22,6 +22,7 @@ What is guaranteed (README "The trace"):
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import weakref
@@ -247,14 +248,19 @@ class Writer:
     def _commit(self, db: sqlite3.Connection, batch: list[Any]) -> list[str]:
         try:
             return self._apply(db, batch)
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeEncodeError):
             if db.in_transaction:
                 db.execute("ROLLBACK")
         # One write failed: apply them one by one so the others still land, and report the failure.
         finished: list[str] = []
         for write in batch:
             try:
-                finished += self._apply(db, [write])
+                try:
+                    finished += self._apply(db, [write])
+                except UnicodeEncodeError:  # a lone surrogate ("\ud800") is no UTF-8: stored as U+FFFD instead
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    finished += self._apply(db, [valid_text(write)])
             except sqlite3.Error as e:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
@@ -277,6 +283,22 @@ class Writer:
         except TraceError as e:
             self._error = e
 
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` (a queued write, or any string, dict, list or tuple in it) with every lone surrogate replaced by
+    U+FFFD: Python strings can hold them (``json.loads('"\\ud800"')``, bytes read with ``surrogateescape``),
+    UTF-8 and so SQLite cannot. Only a write that failed to encode pays for this walk."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(valid_text(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: valid_text(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
 
 
 class Settled:

@@ -172,3 +172,16 @@ def test_a_conversation_read_does_not_wait_for_other_conversations_writes(tmp_pa
     assert ran_out == [False]  # the read came back while the writer was still held
     assert [r.id for r in store.settled_in_conversation("c2")] == [other]
     store.close()
+
+
+def test_a_lone_surrogate_is_stored_as_a_replacement_character_and_the_store_keeps_writing(tmp_path):
+    """Python strings can hold a lone surrogate (json.loads('"\\ud800"'), bytes read with surrogateescape); UTF-8
+    cannot, and such a string killed the writer thread, losing every later row."""
+    store = TraceStore(tmp_path / "t.db")
+    store.start_request("s1", task="chat", params={}, messages=[{"role": "user", "content": "bad \ud800 here"}])
+    store.add_step("s1", "backend_call", backend="smollm2", output={"text": "echo \udcff"})
+    store.start_request("s2", task="chat", params={}, messages=[{"role": "user", "content": "fine"}])
+    assert store.get_request("s1").prompt == "bad \ufffd here"
+    assert [s.output["text"] for s in store.steps("s1")] == ["echo \ufffd"]
+    assert store.get_request("s2").prompt == "fine"
+    store.close()
