@@ -78,6 +78,7 @@ class DraftSignals:
 
     @classmethod
     def of(cls, draft: Draft, prompt: str = "") -> DraftSignals:
+        from .checks.cut_off import TOKEN_LIMIT
         from .checks.options import number_off_options
 
         confidence = None
@@ -86,7 +87,8 @@ class DraftSignals:
             confidence = math.exp(min(mean, 0.0))
         off = bool(prompt) and number_off_options(prompt, draft.text)
         lean = length_lean(prompt, draft.text) if prompt else 0.0
-        return cls(truncated=draft.finish_reason == "length", confidence=confidence, off_options=off, length_lean=lean)
+        truncated = draft.finish_reason in TOKEN_LIMIT
+        return cls(truncated=truncated, confidence=confidence, off_options=off, length_lean=lean)
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,9 @@ def test_final_answers_are_extracted():
 def test_cut_off_fires_on_the_token_limit():
     result = cut_off.check(TAPE_Q, TAPE_MIXTRAL, "length")
     assert result.fired and "token limit" in result.reason
+    anthropic = cut_off.check(TAPE_Q, TAPE_MIXTRAL, "max_tokens")  # the Messages API's word, in a label line
+    assert anthropic.fired and anthropic.reason == "draft stopped at the token limit (finish_reason = max_tokens)"
+    assert not cut_off.check(TAPE_Q, TAPE_MIXTRAL, "stop").fired
 
 
 def test_cut_off_fires_mid_sentence_on_a_real_draft():

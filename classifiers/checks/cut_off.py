@@ -90,9 +90,14 @@ def open_fence(answer: str) -> str | None:
     return fences[-1][1]
 
 
+#: What each API calls stopping at the token limit: OpenAI-compatible servers, llama.cpp and Ollama say
+#: ``length`` (hybrid's own word), Anthropic's Messages API ``max_tokens``: a label line may carry either.
+TOKEN_LIMIT = ("length", "max_tokens")
+
+
 def check(prompt: str, answer: str, finish_reason: str | None = None) -> CheckResult:
-    if finish_reason == "length":
-        return CheckResult(NAME, True, "draft stopped at the token limit (finish_reason = length)")
+    if finish_reason in TOKEN_LIMIT:
+        return CheckResult(NAME, True, f"draft stopped at the token limit (finish_reason = {finish_reason})")
     lang = open_fence(answer)
     if lang is not None:
         where = f"a {lang} code block" if lang else "a code block"
