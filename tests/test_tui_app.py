@@ -206,7 +206,8 @@ async def test_training_shows_progress_then_the_result(tmp_path):
         progress(0.5, "fitting 200 labels")
         release.wait(5)
         progress(1.0, "done")
-        return TrainOutcome(True, "holdout AUC 0.84 > 0.79", {"auc": 0.84})
+        return TrainOutcome(True, "holdout AUC 0.84 > 0.79", {"auc": 0.84},
+                            ("routing.threshold 0.22 in config.toml was calibrated for the previous classifier",))
 
     app, router, trace = make_app(tmp_path, scores=(0.1,), trainer=trainer)
     async with app.run_test(size=SIZE) as pilot:
@@ -221,6 +222,7 @@ async def test_training_shows_progress_then_the_result(tmp_path):
         await until(pilot, lambda: "promoted" in plain(panel.query_one("#train-status")))
         text = plain(panel.query_one("#train-status"))
         assert "holdout AUC 0.84 > 0.79" in text and "auc 0.84" in text and "not promoted" not in text
+        assert "note: routing.threshold 0.22 in config.toml was calibrated for the previous classifier" in text
         assert panel.query_one("#train-progress").progress == 100
 
 

@@ -24,11 +24,14 @@ class TrainOutcome:
     promoted: bool
     reason: str
     metrics: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What `hybrid train` also prints, e.g. that a calibrated threshold belongs to the previous classifier."""
 
     def describe(self) -> str:
         verdict = "promoted: the new classifier is now in use" if self.promoted else "not promoted: kept the current classifier"
         metrics = " · ".join(f"{k} {v:.3g}" for k, v in sorted(self.metrics.items()))
-        return f"{verdict} — {self.reason}" + (f"\n{metrics}" if metrics else "")
+        return (f"{verdict} — {self.reason}" + (f"\n{metrics}" if metrics else "")
+                + "".join(f"\nnote: {note}" for note in self.notes))
 
 
 Trainer = Callable[[Progress], TrainOutcome]
@@ -57,6 +60,6 @@ def learning_trainer(
         if result.promoted and on_promoted is not None:
             on_promoted()
         metrics = {str(k): float(v) for k, v in dict(getattr(result, "metrics", {}) or {}).items()}
-        return TrainOutcome(bool(result.promoted), str(result.reason), metrics)
+        return TrainOutcome(bool(result.promoted), str(result.reason), metrics, tuple(result.notes))
 
     return train
