@@ -13,6 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.tree import Tree
 
+from hybrid.display import one_line
 from hybrid.step_text import step_line
 from hybrid.trace import RequestRecord, StepRecord
 
@@ -65,8 +66,7 @@ def _money(value: float | None) -> str:
 
 
 def _clip(text: str | None) -> str:
-    text = "".join(ch for ch in " ".join(str(text or "").split()) if ch.isprintable())
-    return escape(text if len(text) <= CLIP else text[: CLIP - 1] + "…")
+    return escape(one_line(text, CLIP))
 
 
 def _label(node: SpanNode, critical: bool) -> str:

@@ -271,13 +271,15 @@ def test_logs_tree_shows_control_characters_as_pictures_and_the_feedback():
     store = TraceStore(Paths.resolve().trace_db)
     store.start_request("x1", task="chat", params={}, messages=[{"role": "user", "content": "colour me"}])
     store.add_step("x1", "backend_call", backend="smollm2", output={"text": "Red \x1b[31mALERT\x1b[0m nul:\x00\nend"})
-    store.update_request("x1", status="done", is_local=True, backend="smollm2", reasons=["difficulty 0.10 < 0.49"])
+    store.update_request("x1", status="done", is_local=True, backend="smollm2",
+                         reasons=["difficulty 0.10 < 0.49", "task 'x\x1b[2J' is pinned to local"])
     store.add_feedback("x1", "bad", source="user")
     store.close()
     result = CliRunner().invoke(main, ["logs", "--tree", "x1"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "'Red ␛[31mALERT␛[0m nul:␀\\nend'" in result.output and "\x1b" not in result.output
     assert "\\x1b" not in result.output and "feedback=bad" in result.output.splitlines()[0]
+    assert "task 'x␛[2J' is pinned to local" in result.output  # a reason too, not dropped silently
 
 
 def test_judge_labelling_leaves_the_request_counts_and_shares_as_they_were(tmp_path):
