@@ -125,19 +125,20 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
     if conversation:
         metadata["conversation_id"] = conversation
     try:
-        if parent is not None and not obj.no_log:
-            parent = _parent_id(obj, parent)
         router = obj.router(cache=not no_cache)
     except HybridError as e:
         _json_error(e, as_json)
         raise
     try:
+        if parent is not None and not obj.no_log:
+            parent = _parent_id(router.trace, parent)
         request = Request.from_prompt(
             prompt, system=system, task=task, max_tokens=max_tokens, temperature=temperature, parent_id=parent,
             metadata=metadata,
         )
         if conversation and not obj.no_log:
-            request = dataclasses.replace(request, messages=_with_history(obj, conversation, request.messages))
+            request = dataclasses.replace(request, messages=_with_history(router.trace, conversation,
+                                                                          request.messages))
         if as_json:
             completion = router.complete(request)
             click.echo(json.dumps(asdict(completion) | {"is_local": router.backends[completion.backend].is_local,
@@ -162,14 +163,10 @@ def ask(obj: Context, prompt, task, system, max_tokens, temperature, parent, no_
     )
 
 
-def _with_history(obj: Context, conversation: str, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+def _with_history(trace: TraceStore, conversation: str, messages: tuple[Message, ...]) -> tuple[Message, ...]:
     """``messages`` after the conversation's turns so far, as its last answered request had them plus that
     request's answer, so the model sees what was said (a system prompt given now replaces the earlier one)."""
-    trace = obj.trace()
-    try:
-        answered = [r for r in trace.settled_in_conversation(conversation) if r.status == "done"]
-    finally:
-        trace.close()
+    answered = [r for r in trace.settled_in_conversation(conversation) if r.status == "done"]
     if not answered:
         return messages
     last = answered[-1]
@@ -181,13 +178,9 @@ def _with_history(obj: Context, conversation: str, messages: tuple[Message, ...]
     return (*system, *earlier, *(m for m in messages if m.role != "system"))
 
 
-def _parent_id(obj: Context, parent: str) -> str:
+def _parent_id(trace: TraceStore, parent: str) -> str:
     """The full id of the logged request ``--parent`` names (an id or a unique prefix of one)."""
-    trace = obj.trace()
-    try:
-        record = trace.find_request(parent)
-    finally:
-        trace.close()
+    record = trace.find_request(parent)
     if record is None:
         raise HybridError(f"--parent {parent!r} names no logged request; fix: pass an id from `hybrid logs` "
                           "(the request whose output this one consumes)")
