@@ -274,14 +274,11 @@ def parse_flag(value: object, where: str) -> bool:
     raise BadFlag(where, value)
 
 
-def flag_from(metadata: Mapping[str, str], headers: Mapping[str, str] | None = None) -> bool:
-    """The per-request flag: metadata ``local_only`` or the ``X-Hybrid-Local-Only`` header is true (either one
-    says so). A value that is neither true nor false raises ``BadFlag``."""
-    flagged = parse_flag(metadata.get("local_only"), "metadata local_only")
-    if headers is not None:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        flagged = parse_flag(lowered.get(LOCAL_ONLY_HEADER.lower()), f"header {LOCAL_ONLY_HEADER}") or flagged
-    return flagged
+def flag_from(metadata: Mapping[str, str]) -> bool:
+    """The per-request flag: metadata ``local_only`` is true (the server puts a true ``X-Hybrid-Local-Only``
+    header there, see ``hybrid.server.common.header_hints``). A value that is neither true nor false raises
+    ``BadFlag``."""
+    return parse_flag(metadata.get("local_only"), "metadata local_only")
 
 
 def _place(messages: tuple[Message, ...], index: int) -> str:

@@ -240,6 +240,11 @@ class _Run:
         self.cache = router.cache  # None for a request holding a credential (see _decide)
 
     @property
+    def billed_cost(self) -> float:
+        """What every backend call of this request cost, failed attempts included."""
+        return sum(cost for _, cost in self.billed)
+
+    @property
     def text_sent(self) -> bool:
         return bool(self.sent)
 
@@ -291,7 +296,7 @@ class _Run:
         if self.billed:  # the row counts what its calls used and cost: money spent on a failed call is spent
             extra |= {"input_tokens": sum(u.input_tokens for u, _ in self.billed),
                       "output_tokens": sum(u.output_tokens for u, _ in self.billed),
-                      "cost": sum(cost for _, cost in self.billed)}
+                      "cost": self.billed_cost}
         self.trace.update_request(self.id, status="cancelled" if cancelled else "failed", error=message,
                                   latency_s=time.perf_counter() - self.started, **extra)
 
@@ -548,7 +553,7 @@ class _Run:
         usage = Usage(sum(c.usage.input_tokens for c in calls), sum(c.usage.output_tokens for c in calls))
         # Every call's cost, a failed attempt's included (a cloud stream cut mid-answer is billed): what the
         # request cost, as the budget (which reads the steps) counts it. Tokens are the answer's calls'.
-        cost = sum(cost for _, cost in self.billed)  # a cache hit costs nothing and is not billed
+        cost = self.billed_cost  # a cache hit costs nothing and is not billed
         reference = router.backends[router.settings.routing.reference].price
         latency = time.perf_counter() - self.started
         decision = dataclasses.replace(decision, reasons=(*decision.reasons, *notes))

@@ -139,7 +139,8 @@ class Completion:
 
     ``usage`` and ``cost`` count every backend call the request made (a cascade's rejected drafts, a failed
     attempt); ``answer_usage`` is the tokens of the call that wrote ``text`` alone (a cache hit's: the cached
-    call's), what an API client prices at ``model``'s rates. It defaults to ``usage`` (a single call).
+    call's), what an API client prices at ``model``'s rates. None means ``usage`` (a single call; see
+    ``hybrid.server.common.answer_usage``).
     """
 
     request_id: str
@@ -154,10 +155,6 @@ class Completion:
     finish_reason: str | None = None
     notes: tuple[str, ...] = ()
     answer_usage: Usage | None = None
-
-    def __post_init__(self) -> None:
-        if self.answer_usage is None:
-            object.__setattr__(self, "answer_usage", self.usage)
 
 
 @runtime_checkable

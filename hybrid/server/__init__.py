@@ -66,24 +66,22 @@ def listening(host: str, port: int) -> Iterator[list[socket.socket]]:
     """
     sockets: list[socket.socket] = []
     try:
-        for family, kind, proto, _, address in dict.fromkeys(
-                socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((address[0], port, *address[2:]))
-            sock.listen(BACKLOG)  # connections wait in the backlog until uvicorn accepts them
-            port = sock.getsockname()[1]
-    except OSError as e:
-        for sock in sockets:
-            sock.close()
-        reason = (e.strerror or str(e)).lower()
-        fix = LISTEN_FIXES[errno.EADDRNOTAVAIL] if isinstance(e, socket.gaierror) else LISTEN_FIXES.get(
-            e.errno, "pass another --host or --port")
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; fix: {fix}") from e
-    try:
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(
+                    socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
+                sock = socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((address[0], port, *address[2:]))
+                sock.listen(BACKLOG)  # connections wait in the backlog until uvicorn accepts them
+                port = sock.getsockname()[1]
+        except OSError as e:  # only binding: an OSError inside the caller's block stays what it is
+            reason = (e.strerror or str(e)).lower()
+            fix = LISTEN_FIXES[errno.EADDRNOTAVAIL] if isinstance(e, socket.gaierror) else LISTEN_FIXES.get(
+                e.errno, "pass another --host or --port")
+            raise ConfigError(f"cannot listen on {host}:{port}: {reason}; fix: {fix}") from e
         yield sockets
     finally:
         for sock in sockets:

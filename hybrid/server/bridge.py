@@ -64,7 +64,7 @@ class Admission:
 
     def __init__(self, local: list[str], limit: int, on_change: Callable[[str, int], None]) -> None:
         self._counts = dict.fromkeys(local, 0)
-        self._limit = limit
+        self.limit = limit
         self._lock = threading.Lock()
         self._on_change = on_change
 
@@ -72,7 +72,7 @@ class Admission:
         with self._lock:
             if name not in self._counts:
                 return True
-            if self._counts[name] >= self._limit:
+            if self._counts[name] >= self.limit:
                 return False
             self._counts[name] += 1
             count = self._counts[name]
@@ -145,9 +145,8 @@ class Bridge:
 
     def __init__(self, router: EventSource, local: list[str], *, workers: int, queue_size: int,
                  event_timeout_s: float, on_queue: Callable[[str, int], None],
-                 durable: Callable[[], None] = lambda: None, retry_after_s: int = 2) -> None:
+                 retry_after_s: int, durable: Callable[[], None] = lambda: None) -> None:
         self._router = router
-        self._queue_size = queue_size
         self._retry_after_s = retry_after_s
         self._durable = durable
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hybrid-request")
@@ -175,7 +174,7 @@ class Bridge:
                 observe(event)
                 if isinstance(event, Decided) and admitted is None and not run.cancel.is_set():
                     if not self._admission.enter(event.decision.target):
-                        full = QueueFull(event.decision.target, self._queue_size, self._retry_after_s)
+                        full = QueueFull(event.decision.target, self._admission.limit, self._retry_after_s)
                         run.emit(Rejected(event, full))
                         event = events.throw(full)  # the router ends the request as failed and yields its Failed
                         observe(event)
