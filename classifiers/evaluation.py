@@ -22,7 +22,7 @@ import numpy as np
 from hybrid.errors import ClassifierError
 from hybrid.types import DraftAssessment
 
-from .data import Example, read_labels
+from .data import Example, label_kinds, read_labels
 from .difficulty import DifficultyModel
 from .jsonl import LineError
 from .metrics import RoutingMetrics, pgr_curve, quality_metrics
@@ -124,13 +124,13 @@ def evaluate_examples(
 
 
 def _label_notes(examples: Sequence[Example]) -> tuple[str, ...]:
-    escalate = [e.target > 0.5 for e in examples]
-    if all(escalate) or not any(escalate):
-        kind = "needed the frontier model" if escalate[0] else "was good enough locally"
-        note = (f"every label says the request {kind}: AUC needs both kinds and shows 0.500; add labels of the "
-                "other kind to measure it")
-        return (note,)
-    return ()
+    hard, good = label_kinds(list(examples))
+    if hard and good:
+        return ()
+    kind = "needed the frontier model" if hard else "was good enough locally"
+    note = (f"every label says the request {kind}: AUC needs both kinds and shows 0.500; add labels of the "
+            "other kind to measure it")
+    return (note,)
 
 
 def evaluate(classifier: DifficultyModel, labels: Path, progress: Progress = no_progress) -> EvalReport:

@@ -54,6 +54,8 @@ class TrainResult:
     comparisons: tuple[ModeComparison, ...]
     n_train: int
     n_holdout: int
+    previous: str
+    """The version that was current when training started (the one a promotion replaced)."""
 
 
 def _read_strict(path: Path) -> list[Example]:
@@ -220,4 +222,5 @@ def train(
     else:
         reason = verdict + "not promoted, the current classifier stays"
     progress("write", 1, 1)
-    return TrainResult(version, path, promoted, reason, comparisons, len(train_ex), len(held_ex))
+    return TrainResult(version, path, promoted, reason, comparisons, len(train_ex), len(held_ex),
+                       current.artifact.version)

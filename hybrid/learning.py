@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 
 from hybrid.draft_step import read_draft_step
 from hybrid.errors import HybridError
+from hybrid.report import finish_reason_of
 from hybrid.settings import Paths, Settings, set_config_value
-from hybrid.trace import RequestRecord, StepRecord, TraceStore
+from hybrid.trace import RequestRecord, TraceStore
 from hybrid.types import Message, Request
 
 if TYPE_CHECKING:
@@ -80,14 +81,6 @@ class Answers:
     """Whether ``local`` is a cascade draft whose answer checks fired."""
 
 
-def _finish_reason(calls: list[StepRecord], text: str | None) -> str | None:
-    """The finish reason of the local call that wrote ``text`` (the last call that did, else the last call)."""
-    outputs = [s.output for s in calls if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
-    wrote = [o for o in outputs if o.get("text") == text] or outputs
-    reason = wrote[-1].get("finish_reason") if wrote else None
-    return reason if isinstance(reason, str) else None
-
-
 def answers(trace: TraceStore, record: RequestRecord) -> Answers:
     """The local answer is the request's output, or its cascade draft; read from the steps once."""
     steps = trace.steps(record.id)
@@ -95,9 +88,9 @@ def answers(trace: TraceStore, record: RequestRecord) -> Answers:
         found = read_draft_step(step.output) if step.kind == "draft" else None
         if found is not None:
             return Answers(found.text, record.output if record.is_local is False else None,
-                           _finish_reason(steps[:i], found.text), bool(found.fired))
+                           finish_reason_of(steps[:i], found.text), bool(found.fired))
     if record.status == "done" and record.is_local:
-        return Answers(record.output, None, _finish_reason(steps, record.output))
+        return Answers(record.output, None, finish_reason_of(steps, record.output))
     return Answers(None)
 
 
@@ -206,7 +199,7 @@ def train_from_trace(
 ) -> LearningOutcome:
     """Retrain on the trace's labels (and/or a label file); promote only if better unless ``force``."""
     import classifiers
-    from hybrid.runtime import load_classifier, open_trace
+    from hybrid.runtime import open_trace
 
     lines: list[dict] = []
     sources: list[str] = []
@@ -230,7 +223,6 @@ def train_from_trace(
     one_kind = _one_kind(lines, sources)
     if one_kind is not None and not force:
         raise HybridError(one_kind)
-    previous = load_classifier(settings, paths).version
     combined = paths.data_dir / "labels" / f"train-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
     combined.parent.mkdir(parents=True, exist_ok=True)
     combined.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
@@ -244,7 +236,7 @@ def train_from_trace(
         for name in ("auc", "apgr", "cpt50")
     }
     progress(1.0, "done")
-    notes = _threshold_notes(settings, paths, previous) if result.promoted else ()
+    notes = _threshold_notes(settings, paths, result.previous) if result.promoted else ()
     return LearningOutcome(result.version, result.promoted, result.reason, metrics, len(lines), combined, notes)
 
 

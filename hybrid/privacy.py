@@ -145,10 +145,11 @@ def may_hold_secret(text: str) -> bool:
     return any(not (tail.isalpha() and tail.islower()) for tail in tails)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1024)
 def secret_spans(text: str) -> tuple[tuple[str, tuple[int, int]], ...]:
-    """The credentials in ``text`` as (label, span), remembered for the last few texts: the router's privacy
-    check and the trace's scrubber (``credentials``) scan each prompt, and it is scanned once."""
+    """The credentials in ``text`` as (label, span), remembered for recent texts: the router's privacy check and
+    the trace's scrubber (``credentials``) scan each of a request's messages in the same order, so the cache must
+    hold a long conversation's messages (an LRU smaller than the conversation misses on every one of them)."""
     return tuple(_secret_spans(text))
 
 

@@ -188,9 +188,16 @@ def fired_checks(record: RequestRecord, steps_of: Callable[[str], list[StepRecor
         return [[c.name for c in d.fired] for d in verdicts]
     if not record.is_local or not record.output:
         return []
-    calls = [s for s in steps if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
-    finish = calls[-1].output.get("finish_reason") if calls else None
-    return [fired_names(record.prompt, record.output, finish)]
+    return [fired_names(record.prompt, record.output, finish_reason_of(steps))]
+
+
+def finish_reason_of(steps: Sequence[StepRecord], text: str | None = None) -> str | None:
+    """The finish reason of the backend call that wrote ``text`` (the last call that did, else the last call;
+    with no ``text``, the last call)."""
+    outputs = [s.output for s in steps if s.kind in ("backend_call", "cache") and isinstance(s.output, dict)]
+    wrote = [o for o in outputs if text is not None and o.get("text") == text] or outputs
+    reason = wrote[-1].get("finish_reason") if wrote else None
+    return reason if isinstance(reason, str) else None
 
 
 def fired_names(prompt: str | None, answer: str, finish_reason: str | None) -> list[str]:

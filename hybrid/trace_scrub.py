@@ -38,12 +38,16 @@ def _plausible(secrets: Iterable[str]) -> set[str]:
     return {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
 
 
+def _whole_tokens(words: Iterable[str], edge: str) -> re.Pattern[str]:
+    """``words`` where none is part of a longer token (no ``edge`` character either side), longest first."""
+    alternatives = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+    return re.compile(rf"(?<![{edge}])(?:{alternatives})(?![{edge}])")
+
+
 def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
     """The configured secrets as whole tokens (not inside a longer word), longest first."""
-    plausible = sorted(_plausible(secrets), key=len, reverse=True)
-    if not plausible:
-        return None
-    return re.compile(r"(?<![A-Za-z0-9_\-])(?:" + "|".join(map(re.escape, plausible)) + r")(?![A-Za-z0-9_\-])")
+    plausible = _plausible(secrets)
+    return _whole_tokens(plausible, r"A-Za-z0-9_\-") if plausible else None
 
 
 def secret_words(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -58,9 +62,7 @@ class Found:
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = dict(labels)
-        longest_first = sorted(self.labels, key=len, reverse=True)
-        self._pattern = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(map(re.escape, longest_first))
-                                   + r")(?![A-Za-z0-9_])")
+        self._pattern = _whole_tokens(self.labels, "A-Za-z0-9_")
 
     def __call__(self, text: str) -> str:
         return self._pattern.sub(lambda m: f"[redacted: {self.labels[m.group()]}]", text)
